@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * bufq - a producer/consumer buffer queue
+ *
+ * A bufq owns a set of equally sized buffers. Free buffers sit on the
+ * producer list; a client fetches one, fills it, and enqueues it on the
+ * consumer list. Later the same or another client dequeues it, does the
+ * work it describes, and reuses it (hands it back to the producer list).
+ * The consumer list is FIFO; bufq_enqueue_at_head() jumps the line.
+ *
+ * Every buffer carries a client context area of its own. With lookaside
+ * enabled the queue grows when the producer list runs dry, up to
+ * max_buffers, and shrinks back to buffer_count as buffers are reused.
+ *
+ * All operations except creation, destruction and the *_wait() calls may be
+ * used from any context, hard IRQ included. Growth allocates with the gfp
+ * mask of the configuration: a sleeping mask is only for queues whose
+ * fetchers may sleep.
+ *
+ * This is a port of Microsoft DMF's DMF_BufferQueue; see
+ * Documentation in the bufq README for the mapping of names.
+ */
+#ifndef _LINUX_BUFQ_H
+#define _LINUX_BUFQ_H
+
+#include <linux/cache.h>
+#include <linux/gfp.h>
+#include <linux/list.h>
+#include <linux/poll.h>
+#include <linux/spinlock.h>
+#include <linux/timer.h>
+#include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+struct bufq;
+struct page;
+struct scatterlist;
+
+/**
+ * typedef bufq_cleanup_fn - called before a buffer is reused or freed
+ * @q: the queue
+ * @buf: the buffer's data area
+ * @ctx: the buffer's context area
+ *
+ * Runs for every buffer handed to bufq_reuse(), and for every buffer that
+ * bufq_flush() or bufq_destroy() takes off the consumer list. No bufq lock
+ * is held. Context: that of the caller of the operation.
+ */
+typedef void (*bufq_cleanup_fn)(struct bufq *q, void *buf, void *ctx);
+
+/**
+ * typedef bufq_timer_fn - called when a buffer's timer expires
+ * @q: the queue
+ * @buf: the buffer, now taken off the consumer list and owned by the callee
+ * @ctx: the buffer's context area
+ * @arg: the argument given to bufq_enqueue_with_timer()
+ *
+ * No bufq lock is held. Context: softirq (timer).
+ */
+typedef void (*bufq_timer_fn)(struct bufq *q, void *buf, void *ctx, void *arg);
+
+/**
+ * enum bufq_enum_action - what bufq_enumerate() does after each callback
+ * @BUFQ_ENUM_CONTINUE: go on to the next buffer
+ * @BUFQ_ENUM_STOP: stop enumerating
+ * @BUFQ_ENUM_REMOVE_AND_STOP: take this buffer off the consumer list, hand it
+ *	to the caller of bufq_enumerate() and stop
+ * @BUFQ_ENUM_STOP_TIMER_AND_STOP: cancel this buffer's timer and stop
+ * @BUFQ_ENUM_STOP_TIMER_AND_CONTINUE: cancel this buffer's timer, go on
+ * @BUFQ_ENUM_RESET_TIMER_AND_STOP: restart this buffer's timer with its
+ *	original timeout and stop
+ * @BUFQ_ENUM_RESET_TIMER_AND_CONTINUE: restart this buffer's timer, go on
+ */
+enum bufq_enum_action {
+	BUFQ_ENUM_CONTINUE,
+	BUFQ_ENUM_STOP,
+	BUFQ_ENUM_REMOVE_AND_STOP,
+	BUFQ_ENUM_STOP_TIMER_AND_STOP,
+	BUFQ_ENUM_STOP_TIMER_AND_CONTINUE,
+	BUFQ_ENUM_RESET_TIMER_AND_STOP,
+	BUFQ_ENUM_RESET_TIMER_AND_CONTINUE,
+};
+
+/**
+ * typedef bufq_enum_fn - bufq_enumerate() callback
+ * @q: the queue
+ * @buf: a buffer on the consumer list
+ * @ctx: its context area
+ * @arg: the argument given to bufq_enumerate()
+ *
+ * Called with the consumer lock held and interrupts off: it must not sleep
+ * and must not call bufq functions on @q other than bufq_context().
+ *
+ * Return: what to do next, see &enum bufq_enum_action.
+ */
+typedef enum bufq_enum_action (*bufq_enum_fn)(struct bufq *q, void *buf,
+					      void *ctx, void *arg);
+
+/**
+ * struct bufq_config - how to build a queue
+ * @name: name for the slab cache and messages; may be NULL
+ * @buffer_count: buffers made at creation, and the size the producer list
+ *	shrinks back to; 0 only with @lookaside
+ * @buffer_size: bytes in each buffer's data area
+ * @context_size: bytes in each buffer's context area (zeroed at allocation)
+ * @max_buffers: with @lookaside, the cap on the total number of buffers;
+ *	0 means no cap. Must be 0 or at least @buffer_count.
+ * @lookaside: fetch allocates a new buffer when the producer list is empty
+ * @with_timer: buffers may be enqueued with a timer
+ * @account: charge buffers to the memory cgroup of the allocating task
+ * @gfp: mask for allocations after creation (lookaside growth); 0 means
+ *	GFP_ATOMIC. Use a sleeping mask only if every fetch may sleep.
+ * @reuse_cleanup: optional, see &bufq_cleanup_fn
+ * @priv: free for the client; see bufq_priv()
+ */
+struct bufq_config {
+	const char *name;
+	unsigned int buffer_count;
+	unsigned int buffer_size;
+	unsigned int context_size;
+	unsigned int max_buffers;
+	bool lookaside;
+	bool with_timer;
+	bool account;
+	gfp_t gfp;
+	bufq_cleanup_fn reuse_cleanup;
+	void *priv;
+};
+
+/**
+ * struct bufq_desc - where a buffer lives, for handing it to I/O
+ * @addr: kernel virtual address of the data area
+ * @len: length of the data area (the configured buffer_size)
+ * @page: the page holding the first byte of the data area
+ * @offset: offset of the data area within @page
+ *
+ * The data area is physically contiguous (slab memory): it may be mapped
+ * with dma_map_single(@addr, @len) or dma_map_page(@page, @offset, @len),
+ * or described by bufq_desc_to_sg().
+ */
+struct bufq_desc {
+	void *addr;
+	size_t len;
+	struct page *page;
+	unsigned int offset;
+};
+
+/**
+ * struct bufq_stats - a snapshot of a queue's counters
+ * @total: buffers that exist (free + queued + held)
+ * @free: buffers on the producer list
+ * @queued: buffers on the consumer list
+ * @held: buffers owned by clients
+ * @high_water: highest number of buffers in use (queued + held) seen
+ * @grown: buffers allocated by lookaside since creation
+ * @fetch_failed: fetches that found no buffer and could not make one
+ *
+ * Counters are read without stopping the queue: on a busy queue they may
+ * not add up.
+ */
+struct bufq_stats {
+	unsigned int total;
+	unsigned int free;
+	unsigned int queued;
+	unsigned int held;
+	unsigned int high_water;
+	unsigned long grown;
+	unsigned long fetch_failed;
+};
+
+/*
+ * The queue. Its fields are private to bufq; it is public only so that a
+ * driver can embed one (bufq_init()/bufq_exit()).
+ *
+ * Producer and consumer sides live on separate cache lines and take
+ * separate locks; no path holds both. Both are taken with interrupts off.
+ */
+struct bufq {
+	/* Read-mostly after init. */
+	struct kmem_cache *cache;
+	unsigned int buffer_count;
+	unsigned int buffer_size;
+	unsigned int context_size;
+	unsigned int max_buffers;
+	unsigned int ctx_offset;	/* context area, from the data area */
+	unsigned int timer_offset;	/* timer fields, from the data area */
+	gfp_t gfp;
+	bool lookaside;
+	bool with_timer;
+	bool allocated;			/* by bufq_create(): freed by bufq */
+	bufq_cleanup_fn reuse_cleanup;
+	void *priv;
+	struct work_struct release_work;
+
+	/* Producer side: free buffers. */
+	spinlock_t free_lock ____cacheline_aligned_in_smp;
+	struct list_head free_list;
+	unsigned int nr_free;
+	unsigned int total;		/* all buffers, under free_lock */
+	unsigned int high_water;
+	bool dead;			/* destroy has begun */
+	unsigned long grown;
+	unsigned long fetch_failed;
+	wait_queue_head_t free_wait;
+
+	/* Consumer side: filled buffers. */
+	spinlock_t work_lock ____cacheline_aligned_in_smp;
+	struct list_head work_list;
+	unsigned int nr_queued;
+	wait_queue_head_t work_wait;
+	struct timer_list timer;	/* earliest buffer deadline */
+};
+
+int bufq_init(struct bufq *q, const struct bufq_config *cfg);
+void bufq_exit(struct bufq *q);
+struct bufq *bufq_create(const struct bufq_config *cfg);
+void bufq_destroy(struct bufq *q);
+
+int bufq_fetch(struct bufq *q, void **buf, void **ctx);
+int bufq_fetch_wait(struct bufq *q, void **buf, void **ctx);
+int bufq_enqueue(struct bufq *q, void *buf);
+int bufq_enqueue_at_head(struct bufq *q, void *buf);
+int bufq_enqueue_with_timer(struct bufq *q, void *buf, unsigned int msecs,
+			    bufq_timer_fn fn, void *arg);
+int bufq_dequeue(struct bufq *q, void **buf, void **ctx);
+int bufq_dequeue_wait(struct bufq *q, void **buf, void **ctx);
+int bufq_dequeue_desc(struct bufq *q, void **buf, struct bufq_desc *desc,
+		      void **ctx);
+int bufq_reuse(struct bufq *q, void *buf);
+void bufq_flush(struct bufq *q);
+
+unsigned int bufq_fetch_bulk(struct bufq *q, void **bufs, unsigned int n);
+unsigned int bufq_enqueue_bulk(struct bufq *q, void **bufs, unsigned int n);
+unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n);
+unsigned int bufq_reuse_bulk(struct bufq *q, void **bufs, unsigned int n);
+
+unsigned int bufq_count(struct bufq *q);
+void *bufq_context(struct bufq *q, void *buf);
+void bufq_desc(struct bufq *q, void *buf, struct bufq_desc *desc);
+void bufq_desc_to_sg(const struct bufq_desc *desc, struct scatterlist *sg);
+void bufq_enumerate(struct bufq *q, bufq_enum_fn fn, void *arg,
+		    void **buf, void **ctx);
+void bufq_get_stats(struct bufq *q, struct bufq_stats *st);
+__poll_t bufq_poll(struct bufq *q, struct file *file, poll_table *pt);
+
+/**
+ * bufq_priv - the client's pointer from the configuration
+ * @q: the queue
+ *
+ * Context: any.
+ * Return: &bufq_config.priv as given at creation.
+ */
+static inline void *bufq_priv(const struct bufq *q)
+{
+	return q->priv;
+}
+
+/**
+ * bufq_buffer_size - the size of every buffer's data area
+ * @q: the queue
+ *
+ * Context: any.
+ * Return: &bufq_config.buffer_size as given at creation.
+ */
+static inline unsigned int bufq_buffer_size(const struct bufq *q)
+{
+	return q->buffer_size;
+}
+
+#endif /* _LINUX_BUFQ_H */

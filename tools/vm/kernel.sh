@@ -1,0 +1,44 @@
+#!/bin/bash
+# Build (or reuse) a kernel from Debian's linux-source package.
+# Usage: tools/vm/kernel.sh VERSION FRAGMENT
+# Prints the build directory on stdout. The build is cached outside the repo,
+# keyed by the source package version and the config fragment.
+set -euo pipefail
+ver=${1:-6.12}
+frag=$(realpath "${2:?config fragment}")
+cache=${BUFQ_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bufq}
+tarball=/usr/src/linux-source-$ver.tar.xz
+pkgver=$(dpkg-query -W -f='${Version}' "linux-source-$ver")
+key=$(printf '%s\n' "$pkgver" "$(cat "$frag")" | sha256sum | cut -c1-16)
+out=$cache/linux-$ver-$key
+if [ -f "$out/.done" ]; then
+	echo "$out"
+	exit 0
+fi
+src=$cache/src-$ver-$pkgver
+if [ ! -f "$src/.done" ]; then
+	echo "kernel.sh: unpacking $tarball" >&2
+	rm -rf "$src" && mkdir -p "$src"
+	tar -xf "$tarball" -C "$src" --strip-components=1
+	touch "$src/.done"
+fi
+echo "kernel.sh: building $out (a few minutes)" >&2
+rm -rf "$out" && mkdir -p "$out"
+make -s -C "$src" O="$out" tinyconfig >&2
+"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$frag" >&2
+make -s -C "$src" O="$out" olddefconfig >&2
+# Every requested option must have survived olddefconfig.
+missing=0
+while IFS= read -r line; do
+	case "$line" in CONFIG_*=*) ;; *) continue ;; esac
+	opt=${line%%=*} val=${line#*=}
+	if [ "$val" = n ]; then
+		grep -q "^$opt=" "$out/.config" && { echo "kernel.sh: $opt not disabled" >&2; missing=1; }
+	else
+		grep -qx "$line" "$out/.config" || { echo "kernel.sh: $line missing" >&2; missing=1; }
+	fi
+done < "$frag"
+[ "$missing" = 0 ] || { echo "kernel.sh: config fragment not satisfied" >&2; exit 1; }
+make -s -C "$src" O="$out" -j"$(nproc)" bzImage modules_prepare >&2
+touch "$out/.done"
+echo "$out"
