@@ -179,6 +179,7 @@ struct bufq_stats {
 struct bufq {
 	/* Read-mostly after init. */
 	struct kmem_cache *cache;
+	const char *name;		/* of the cache, unique */
 	unsigned int buffer_count;
 	unsigned int buffer_size;
 	unsigned int context_size;
@@ -200,6 +201,7 @@ struct bufq {
 	unsigned int total;		/* all buffers, under free_lock */
 	unsigned int high_water;
 	bool dead;			/* destroy has begun */
+	bool drained;			/* dead, and every buffer gone */
 	unsigned long grown;
 	unsigned long fetch_failed;
 	wait_queue_head_t free_wait;
