@@ -11,4 +11,29 @@ modules:
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 
-.PHONY: all modules clean
+# Boot the modules and tests in a QEMU debug kernel; see tools/vm/check.sh.
+check:
+	@tools/vm/check.sh
+
+# checkpatch --strict, sparse and a W=1 build; see tools/vm/lint.sh.
+lint:
+	@tools/vm/lint.sh
+
+# bufqctl, the command-line tool for /dev/bufq: static, so that it also
+# runs in the VM's initramfs. Man page: tools/bufqctl/bufqctl.1.
+BUFQCTL := build/bufqctl
+bufqctl: $(BUFQCTL)
+$(BUFQCTL): tools/bufqctl/bufqctl.c include/uapi/linux/bufq.h
+	@mkdir -p $(@D)
+	$(CC) -static -O2 -Wall -I include/uapi -o $@ $<
+
+# Boot Debian's stock 6.12 kernel (downloaded, never installed) with bufq
+# and bufq_sample loaded and show them at work; see tools/vm/demo.sh.
+demo:
+	@tools/vm/demo.sh
+
+# The same VM, to an interactive shell with the modules loaded.
+vm-shell:
+	@tools/vm/demo.sh --shell
+
+.PHONY: all modules clean check lint bufqctl demo vm-shell

@@ -531,6 +531,18 @@ int bufq_fetch(struct bufq *q, void **buf, void **ctx)
 }
 EXPORT_SYMBOL_GPL(bufq_fetch);
 
+/* Would a fetch find or make a buffer, or fail for good? */
+static bool bufq_fetchable(struct bufq *q)
+{
+	unsigned long flags;
+	bool ret;
+
+	spin_lock_irqsave(&q->free_lock, flags);
+	ret = q->dead || q->nr_free || __bufq_may_grow(q);
+	spin_unlock_irqrestore(&q->free_lock, flags);
+	return ret;
+}
+
 /**
  * bufq_fetch_wait - take a free buffer, waiting for one
  * @q: the queue
@@ -546,17 +558,22 @@ EXPORT_SYMBOL_GPL(bufq_fetch);
  */
 int bufq_fetch_wait(struct bufq *q, void **buf, void **ctx)
 {
-	int ret, err;
+	int ret;
 
 	might_sleep();
-	/*
-	 * The condition takes free_lock after we are on free_wait, which
-	 * pairs with bufq_wake_fetchers() testing free_wait after its
-	 * free_lock section.
-	 */
-	ret = wait_event_interruptible(q->free_wait,
-				       (err = bufq_fetch(q, buf, ctx)) != -ENOBUFS);
-	return ret ?: err;
+	for (;;) {
+		/* Outside the wait: growth may allocate with a sleeping mask. */
+		ret = bufq_fetch(q, buf, ctx);
+		if (ret != -ENOBUFS)
+			return ret;
+		/*
+		 * The condition takes free_lock after we are on free_wait,
+		 * which pairs with bufq_wake_fetchers() testing free_wait
+		 * after its free_lock section.
+		 */
+		if (wait_event_interruptible(q->free_wait, bufq_fetchable(q)))
+			return -ERESTARTSYS;
+	}
 }
 EXPORT_SYMBOL_GPL(bufq_fetch_wait);
 
@@ -1162,6 +1179,8 @@ void bufq_get_stats(struct bufq *q, struct bufq_stats *st)
 	st->queued = READ_ONCE(q->nr_queued);
 	used = st->total - st->free;
 	st->held = used > st->queued ? used - st->queued : 0;
+	st->overhead = kmem_cache_size(q->cache) - q->buffer_size -
+		       q->context_size;
 }
 EXPORT_SYMBOL_GPL(bufq_get_stats);
 

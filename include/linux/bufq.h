@@ -155,6 +155,8 @@ struct bufq_desc {
  * @high_water: highest number of buffers in use (queued + held) seen
  * @grown: buffers allocated by lookaside since creation
  * @fetch_failed: fetches that found no buffer and could not make one
+ * @overhead: bytes each buffer takes beyond its data and context areas
+ *	(header, sentinels, alignment, timer state)
  *
  * Counters are read without stopping the queue: on a busy queue they may
  * not add up.
@@ -167,6 +169,7 @@ struct bufq_stats {
 	unsigned int high_water;
 	unsigned long grown;
 	unsigned long fetch_failed;
+	unsigned int overhead;
 };
 
 /*

@@ -11,7 +11,13 @@ tarball=/usr/src/linux-source-$ver.tar.xz
 pkgver=$(dpkg-query -W -f='${Version}' "linux-source-$ver")
 key=$(printf '%s\n' "$pkgver" "$(cat "$frag")" | sha256sum | cut -c1-16)
 out=$cache/linux-$ver-$key
-if [ -f "$out/.done" ]; then
+# One build at a time: a second caller waits, then reuses the result.
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
+# Module.symvers (from `make modules`) is what out-of-tree modules link
+# against; a tree built before that was added only needs the incremental make.
+if [ -f "$out/.done" ] && [ -f "$out/Module.symvers" ]; then
 	echo "$out"
 	exit 0
 fi
@@ -21,6 +27,14 @@ if [ ! -f "$src/.done" ]; then
 	rm -rf "$src" && mkdir -p "$src"
 	tar -xf "$tarball" -C "$src" --strip-components=1
 	touch "$src/.done"
+fi
+if [ -f "$out/.done" ]; then
+	echo "kernel.sh: finishing $out" >&2
+	rm "$out/.done"
+	make -s -C "$src" O="$out" -j"$(nproc)" bzImage modules modules_prepare >&2
+	touch "$out/.done"
+	echo "$out"
+	exit 0
 fi
 echo "kernel.sh: building $out (a few minutes)" >&2
 rm -rf "$out" && mkdir -p "$out"
@@ -39,6 +53,6 @@ while IFS= read -r line; do
 	fi
 done < "$frag"
 [ "$missing" = 0 ] || { echo "kernel.sh: config fragment not satisfied" >&2; exit 1; }
-make -s -C "$src" O="$out" -j"$(nproc)" bzImage modules_prepare >&2
+make -s -C "$src" O="$out" -j"$(nproc)" bzImage modules modules_prepare >&2
 touch "$out/.done"
 echo "$out"

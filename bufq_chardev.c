@@ -1,0 +1,912 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bufq_chardev - /dev/bufq, the user-space face of bufq
+ *
+ * Each open file is one queue. The core queue holds no data (buffer_size 0):
+ * its buffers only carry a &struct bufq_slot_ref naming a slot of the file's
+ * slot memory, which user space maps. The core does all the queue work
+ * (lists, growth, cap, waiting, poll, counters); this file translates between
+ * slot indices and core buffers and checks everything user space hands in
+ * before the core sees it, so that no user input reaches a core warning.
+ *
+ * Slot states. A slot is "used" while a core buffer carries it: from the
+ * fetch that took it to the reuse_cleanup that gives it back, which the core
+ * runs before the buffer can be fetched again. Hence slots in use never
+ * exceed core buffers in use, which never exceed the cap: a fetched buffer
+ * always finds a slot. A used slot is "held" while user space owns it
+ * (between FETCH or DEQUEUE and ENQUEUE or REUSE); an atomic
+ * test_and_clear_bit() on the held bit decides which of several racing
+ * ENQUEUE/REUSE calls gets to hand it to the core.
+ *
+ * The slot memory is allocated at CONFIGURE, charged to the caller's memory
+ * cgroup, and freed only at release of the file. A mapping holds the file,
+ * and the file holds the module (fops owner), so neither can go while user
+ * space can still reach the memory.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bitmap.h>
+#include <linux/bitops.h>
+#include <linux/bufq.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/mutex.h>
+#include <linux/nospec.h>
+#include <linux/overflow.h>
+#include <linux/poll.h>
+#include <linux/sched.h>
+#include <linux/seq_file.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <uapi/linux/bufq.h>
+
+#include "bufq_core.h"
+
+/* ref->slot of a core buffer that carries no slot. */
+#define BUFQ_NO_SLOT	U32_MAX
+
+static unsigned int bufq_max_buffer_size = SZ_1M;
+static unsigned int bufq_max_buffers = 1024;
+static unsigned int bufq_max_queue_bytes = SZ_64M;
+
+static int bufq_param_set_limit(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 1, UINT_MAX);
+}
+
+static const struct kernel_param_ops bufq_limit_ops = {
+	.set = bufq_param_set_limit,
+	.get = param_get_uint,
+};
+
+module_param_cb(max_buffer_size, &bufq_limit_ops, &bufq_max_buffer_size, 0644);
+MODULE_PARM_DESC(max_buffer_size, "Largest buffer_size of a /dev/bufq queue");
+module_param_cb(max_buffers, &bufq_limit_ops, &bufq_max_buffers, 0644);
+MODULE_PARM_DESC(max_buffers,
+		 "Most buffers in a /dev/bufq queue; cap of lookaside queues configured without one");
+module_param_cb(max_queue_bytes, &bufq_limit_ops, &bufq_max_queue_bytes, 0644);
+MODULE_PARM_DESC(max_queue_bytes, "Most bytes of buffer memory per /dev/bufq queue");
+
+/**
+ * struct bufq_slot_ref - context area of a core buffer
+ * @slot: the slot it carries, or BUFQ_NO_SLOT
+ * @len: bytes of data in the slot, set by enqueue
+ */
+struct bufq_slot_ref {
+	u32 slot;
+	u32 len;
+};
+
+/**
+ * struct bufq_file - one open /dev/bufq
+ * @lock: serializes configuration
+ * @q: the core queue; NULL until configured, then fixed; see bufq_file_q()
+ * @flags: &enum bufq_configure_flags as configured
+ * @buffer_count: as configured
+ * @buffer_size: as configured
+ * @context_size: as configured
+ * @nr_slots: number of slots: the most core buffers the queue may have
+ * @stride: bytes from one slot to the next, page aligned
+ * @ctx_offset: offset of the user's context area in a slot
+ * @mem_size: bytes of @mem, @nr_slots * @stride
+ * @mem: slot memory
+ * @bufs: the core buffer that carries each used slot
+ * @used: slots carried by a core buffer
+ * @held: slots held by user space
+ *
+ * Every field but @lock and @q is written before @q is published and read
+ * only after it has been seen non-NULL.
+ */
+struct bufq_file {
+	struct mutex lock;	/* serializes CONFIGURE */
+	struct bufq *q;
+	u32 flags;
+	u32 buffer_count;
+	u32 buffer_size;
+	u32 context_size;
+	u32 nr_slots;
+	u32 stride;
+	u32 ctx_offset;
+	size_t mem_size;
+	void *mem;
+	void **bufs;
+	unsigned long *used;
+	unsigned long *held;
+};
+
+/* The queue, or NULL if not yet configured. */
+static struct bufq *bufq_file_q(struct bufq_file *bf)
+{
+	/* Pairs with smp_store_release() in bufq_file_setup(). */
+	return smp_load_acquire(&bf->q);
+}
+
+static void *bufq_slot_data(struct bufq_file *bf, u32 slot)
+{
+	return bf->mem + (size_t)slot * bf->stride;
+}
+
+/* Core reuse_cleanup: the buffer gives its slot back. */
+static void bufq_slot_cleanup(struct bufq *q, void *buf, void *ctx)
+{
+	struct bufq_file *bf = bufq_priv(q);
+	struct bufq_slot_ref *ref = ctx;
+
+	if (ref->slot < bf->nr_slots)
+		clear_bit_unlock(ref->slot, bf->used);
+	ref->slot = BUFQ_NO_SLOT;
+}
+
+/* Give a core buffer the caller holds its slot; 0 or -errno. */
+static int bufq_slot_attach(struct bufq_file *bf, void *buf,
+			    struct bufq_slot_ref *ref)
+{
+	u32 slot;
+
+	do {
+		slot = find_first_zero_bit(bf->used, bf->nr_slots);
+		/* Cannot happen: see the comment at the top of this file. */
+		if (WARN_ON_ONCE(slot >= bf->nr_slots)) {
+			ref->slot = BUFQ_NO_SLOT;
+			return -ENOSPC;
+		}
+	} while (test_and_set_bit_lock(slot, bf->used));
+	bf->bufs[slot] = buf;
+	ref->slot = slot;
+	ref->len = 0;
+	return 0;
+}
+
+/* Take a free buffer for the kernel: it is not held by user space. */
+static int bufq_take_free(struct bufq_file *bf, struct bufq *q, bool nonblock,
+			  void **buf, struct bufq_slot_ref **ref)
+{
+	int ret;
+
+	if (nonblock)
+		ret = bufq_fetch(q, buf, (void **)ref);
+	else
+		ret = bufq_fetch_wait(q, buf, (void **)ref);
+	if (ret)
+		return ret == -ENOBUFS ? -EAGAIN : ret;
+	ret = bufq_slot_attach(bf, *buf, *ref);
+	if (ret)
+		bufq_reuse(q, *buf);
+	return ret;
+}
+
+/* Take the head of the queue for the kernel. */
+static int bufq_take_queued(struct bufq *q, bool nonblock, void **buf,
+			    struct bufq_slot_ref **ref)
+{
+	int ret;
+
+	if (nonblock)
+		ret = bufq_dequeue(q, buf, (void **)ref);
+	else
+		ret = bufq_dequeue_wait(q, buf, (void **)ref);
+	return ret == -ENODATA ? -EAGAIN : ret;
+}
+
+/* Put a buffer the kernel holds back at the head of the queue. */
+static void bufq_put_back(struct bufq *q, void *buf)
+{
+	if (bufq_enqueue_at_head(q, buf))
+		bufq_reuse(q, buf);
+}
+
+/*
+ * Hand a kernel-held buffer to user space. Once the bit is set, another
+ * thread may take it back (REUSE with a guessed index): @ref is not ours.
+ */
+static u32 bufq_slot_hold(struct bufq_file *bf, struct bufq_slot_ref *ref)
+{
+	u32 slot = ref->slot;
+
+	/* bufs[] was written before; order it before the bit. */
+	smp_mb__before_atomic();
+	set_bit(slot, bf->held);
+	return slot;
+}
+
+/*
+ * Take a slot back from user space. Return: its core buffer, or an
+ * ERR_PTR(): -EINVAL for an index out of range, -EBADSLT if user space
+ * does not hold it.
+ */
+static void *bufq_slot_unhold(struct bufq_file *bf, u32 index)
+{
+	if (index >= bf->nr_slots)
+		return ERR_PTR(-EINVAL);
+	index = array_index_nospec(index, bf->nr_slots);
+	if (!test_and_clear_bit(index, bf->held))
+		return ERR_PTR(-EBADSLT);
+	return bf->bufs[index];
+}
+
+static int bufq_do_fetch(struct bufq_file *bf, struct bufq *q, bool nonblock,
+			 u32 *index)
+{
+	struct bufq_slot_ref *ref;
+	void *buf;
+	int ret;
+
+	ret = bufq_take_free(bf, q, nonblock, &buf, &ref);
+	if (ret)
+		return ret;
+	*index = bufq_slot_hold(bf, ref);
+	return 0;
+}
+
+static int bufq_do_dequeue(struct bufq_file *bf, struct bufq *q,
+			   bool nonblock, u32 *index, u32 *len)
+{
+	struct bufq_slot_ref *ref;
+	void *buf;
+	int ret;
+
+	ret = bufq_take_queued(q, nonblock, &buf, &ref);
+	if (ret)
+		return ret;
+	*len = ref->len;
+	*index = bufq_slot_hold(bf, ref);
+	return 0;
+}
+
+static int bufq_do_enqueue(struct bufq_file *bf, struct bufq *q, u32 index,
+			   u32 len, u32 flags)
+{
+	struct bufq_slot_ref *ref;
+	void *buf;
+	int ret;
+
+	if (flags & ~BUFQ_ENQUEUE_FLAGS_VALID)
+		return -EOPNOTSUPP;
+	if (len > bf->buffer_size)
+		return -EINVAL;
+	buf = bufq_slot_unhold(bf, index);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	ref = bufq_context(q, buf);
+	ref->len = len;
+	if (flags & BUFQ_ENQUEUE_AT_HEAD)
+		ret = bufq_enqueue_at_head(q, buf);
+	else
+		ret = bufq_enqueue(q, buf);
+	/* -ESHUTDOWN recycles the buffer, but cannot happen while open. */
+	if (ret && ret != -ESHUTDOWN)
+		bufq_slot_hold(bf, ref);	/* still ours: give it back */
+	return ret;
+}
+
+static int bufq_do_reuse(struct bufq_file *bf, struct bufq *q, u32 index)
+{
+	void *buf = bufq_slot_unhold(bf, index);
+	int ret;
+
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	ret = bufq_reuse(q, buf);
+	if (ret)	/* refused, nothing changed: still held */
+		bufq_slot_hold(bf, bufq_context(q, buf));
+	return ret;
+}
+
+/* Undo a FETCH or DEQUEUE whose result could not reach user space. */
+static void bufq_undo_take(struct bufq_file *bf, struct bufq *q, u32 index,
+			   bool dequeued)
+{
+	void *buf = bufq_slot_unhold(bf, index);
+
+	if (IS_ERR(buf))
+		return;		/* another thread guessed the index */
+	if (dequeued)
+		bufq_put_back(q, buf);
+	else
+		bufq_reuse(q, buf);
+}
+
+/* ---- ioctl dispatch ---------------------------------------------------- */
+
+/**
+ * struct bufq_ucmd - one ioctl call
+ * @bf: the file's state
+ * @q: its queue, NULL before configuration
+ * @file: the file
+ * @ubuffer: the user's struct
+ * @user_size: its size as user space gave it
+ * @cmd: the kernel copy, zero extended to the kernel's struct size
+ */
+struct bufq_ucmd {
+	struct bufq_file *bf;
+	struct bufq *q;
+	struct file *file;
+	void __user *ubuffer;
+	u32 user_size;
+	void *cmd;
+};
+
+static bool bufq_ucmd_nonblock(const struct bufq_ucmd *ucmd)
+{
+	return ucmd->file->f_flags & O_NONBLOCK;
+}
+
+/* Copy the command struct back, as far as user space knows it. */
+static int bufq_ucmd_respond(struct bufq_ucmd *ucmd, size_t len)
+{
+	if (copy_to_user(ucmd->ubuffer, ucmd->cmd,
+			 min_t(size_t, ucmd->user_size, len)))
+		return -EFAULT;
+	return 0;
+}
+
+/* Check a configuration and work out its layout. */
+static int bufq_configure_check(const struct bufq_configure *cmd, u32 *nr,
+				u32 *stride)
+{
+	u32 max_bufs = READ_ONCE(bufq_max_buffers);
+	bool lookaside = cmd->flags & BUFQ_CONFIGURE_LOOKASIDE;
+	u64 bytes;
+
+	if (cmd->flags & ~BUFQ_CONFIGURE_FLAGS_VALID)
+		return -EOPNOTSUPP;
+	if (!cmd->buffer_size || (!lookaside && !cmd->buffer_count) ||
+	    (!lookaside && cmd->max_buffers) ||
+	    (cmd->max_buffers && cmd->max_buffers < cmd->buffer_count))
+		return -EINVAL;
+
+	bytes = ALIGN((u64)cmd->buffer_size, 8) + cmd->context_size;
+	bytes = PAGE_ALIGN(bytes);
+	if (bytes > U32_MAX)
+		return -EOVERFLOW;
+	*stride = bytes;
+
+	*nr = lookaside ? (cmd->max_buffers ?: max_bufs) : cmd->buffer_count;
+	if (cmd->buffer_size > READ_ONCE(bufq_max_buffer_size) ||
+	    cmd->buffer_count > max_bufs || *nr > max_bufs ||
+	    (u64)*nr * *stride > READ_ONCE(bufq_max_queue_bytes))
+		return -E2BIG;
+	return 0;
+}
+
+static void bufq_file_free_slots(struct bufq_file *bf)
+{
+	bitmap_free(bf->held);
+	bitmap_free(bf->used);
+	kvfree(bf->bufs);
+	vfree(bf->mem);
+	bf->held = NULL;
+	bf->used = NULL;
+	bf->bufs = NULL;
+	bf->mem = NULL;
+}
+
+/* Called with bf->lock held, on a file not yet configured. */
+static int bufq_file_setup(struct bufq_file *bf,
+			   const struct bufq_configure *cmd, u32 nr, u32 stride)
+{
+	struct bufq_config qc = {
+		.name = "dev",
+		.buffer_count = cmd->buffer_count,
+		.context_size = sizeof(struct bufq_slot_ref),
+		.lookaside = cmd->flags & BUFQ_CONFIGURE_LOOKASIDE,
+		.max_buffers = (cmd->flags & BUFQ_CONFIGURE_LOOKASIDE) ? nr : 0,
+		.account = true,
+		.gfp = GFP_KERNEL_ACCOUNT,
+		.reuse_cleanup = bufq_slot_cleanup,
+		.priv = bf,
+	};
+	struct bufq *q;
+	int ret = -ENOMEM;
+
+	bf->flags = cmd->flags;
+	bf->buffer_count = cmd->buffer_count;
+	bf->buffer_size = cmd->buffer_size;
+	bf->context_size = cmd->context_size;
+	bf->nr_slots = nr;
+	bf->stride = stride;
+	bf->ctx_offset = ALIGN(cmd->buffer_size, 8);
+	bf->mem_size = (size_t)nr * stride;
+
+	/* Sizes come from user space: fail quietly, ENOMEM says enough. */
+	bf->mem = __vmalloc(bf->mem_size,
+			    GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN);
+	bf->bufs = kvcalloc(nr, sizeof(*bf->bufs),
+			    GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	bf->used = bitmap_zalloc(nr, GFP_KERNEL_ACCOUNT);
+	bf->held = bitmap_zalloc(nr, GFP_KERNEL_ACCOUNT);
+	if (!bf->mem || !bf->bufs || !bf->used || !bf->held)
+		goto err_free;
+
+	q = bufq_create(&qc);
+	if (IS_ERR(q)) {
+		ret = PTR_ERR(q);
+		goto err_free;
+	}
+	/* Pairs with smp_load_acquire() in bufq_file_q(). */
+	smp_store_release(&bf->q, q);
+	return 0;
+
+err_free:
+	bufq_file_free_slots(bf);
+	return ret;
+}
+
+static int bufq_cmd_configure(struct bufq_ucmd *ucmd)
+{
+	struct bufq_configure *cmd = ucmd->cmd;
+	struct bufq_file *bf = ucmd->bf;
+	u32 nr, stride;
+	int ret;
+
+	mutex_lock(&bf->lock);
+	if (bf->q) {
+		ret = -EBUSY;
+		goto out;
+	}
+	ret = bufq_configure_check(cmd, &nr, &stride);
+	if (!ret)
+		ret = bufq_file_setup(bf, cmd, nr, stride);
+out:
+	mutex_unlock(&bf->lock);
+	return ret;
+}
+
+static int bufq_cmd_info(struct bufq_ucmd *ucmd)
+{
+	struct bufq_info *cmd = ucmd->cmd;
+	struct bufq_file *bf = ucmd->bf;
+	struct bufq_stats st;
+
+	if (cmd->flags)
+		return -EOPNOTSUPP;
+	bufq_get_stats(ucmd->q, &st);
+	cmd->out_config_flags = bf->flags;
+	cmd->out_buffer_count = bf->buffer_count;
+	cmd->out_buffer_size = bf->buffer_size;
+	cmd->out_context_size = bf->context_size;
+	cmd->out_max_buffers = bf->nr_slots;
+	cmd->out_free = st.free;
+	cmd->out_queued = st.queued;
+	cmd->out_held = st.held;
+	cmd->out_total = st.total;
+	cmd->out_high_water = st.high_water;
+	cmd->out_stride = bf->stride;
+	cmd->out_context_offset = bf->ctx_offset;
+	cmd->out_mmap_size = bf->mem_size;
+	cmd->out_grown = st.grown;
+	cmd->out_fetch_failed = st.fetch_failed;
+	return bufq_ucmd_respond(ucmd, sizeof(*cmd));
+}
+
+static int bufq_cmd_fetch(struct bufq_ucmd *ucmd)
+{
+	struct bufq_fetch *cmd = ucmd->cmd;
+	int ret;
+
+	if (cmd->flags)
+		return -EOPNOTSUPP;
+	if (cmd->__reserved)
+		return -EINVAL;
+	ret = bufq_do_fetch(ucmd->bf, ucmd->q, bufq_ucmd_nonblock(ucmd),
+			    &cmd->out_index);
+	if (ret)
+		return ret;
+	ret = bufq_ucmd_respond(ucmd, sizeof(*cmd));
+	if (ret)
+		bufq_undo_take(ucmd->bf, ucmd->q, cmd->out_index, false);
+	return ret;
+}
+
+static int bufq_cmd_enqueue(struct bufq_ucmd *ucmd)
+{
+	struct bufq_enqueue *cmd = ucmd->cmd;
+
+	return bufq_do_enqueue(ucmd->bf, ucmd->q, cmd->index, cmd->len,
+			       cmd->flags);
+}
+
+static int bufq_cmd_dequeue(struct bufq_ucmd *ucmd)
+{
+	struct bufq_dequeue *cmd = ucmd->cmd;
+	int ret;
+
+	if (cmd->flags)
+		return -EOPNOTSUPP;
+	ret = bufq_do_dequeue(ucmd->bf, ucmd->q, bufq_ucmd_nonblock(ucmd),
+			      &cmd->out_index, &cmd->out_len);
+	if (ret)
+		return ret;
+	ret = bufq_ucmd_respond(ucmd, sizeof(*cmd));
+	if (ret)
+		bufq_undo_take(ucmd->bf, ucmd->q, cmd->out_index, true);
+	return ret;
+}
+
+static int bufq_cmd_reuse(struct bufq_ucmd *ucmd)
+{
+	struct bufq_reuse *cmd = ucmd->cmd;
+
+	if (cmd->flags)
+		return -EOPNOTSUPP;
+	if (cmd->__reserved)
+		return -EINVAL;
+	return bufq_do_reuse(ucmd->bf, ucmd->q, cmd->index);
+}
+
+static int bufq_cmd_flush(struct bufq_ucmd *ucmd)
+{
+	struct bufq_flush *cmd = ucmd->cmd;
+
+	if (cmd->flags)
+		return -EOPNOTSUPP;
+	bufq_flush(ucmd->q);
+	return 0;
+}
+
+/* Run one batch record; return 0, or the op's errno. */
+static int bufq_batch_run(struct bufq_ucmd *ucmd, struct bufq_batch_op *op)
+{
+	struct bufq_file *bf = ucmd->bf;
+
+	if (op->__reserved)
+		return -EINVAL;
+	switch (op->op) {
+	case BUFQ_OP_FETCH:
+		return op->flags ? -EOPNOTSUPP :
+		       bufq_do_fetch(bf, ucmd->q, true, &op->index);
+	case BUFQ_OP_ENQUEUE:
+		return bufq_do_enqueue(bf, ucmd->q, op->index, op->len,
+				       op->flags);
+	case BUFQ_OP_DEQUEUE:
+		return op->flags ? -EOPNOTSUPP :
+		       bufq_do_dequeue(bf, ucmd->q, true, &op->index, &op->len);
+	case BUFQ_OP_REUSE:
+		return op->flags ? -EOPNOTSUPP :
+		       bufq_do_reuse(bf, ucmd->q, op->index);
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+/*
+ * Read, run and write back one batch record. Return: 0 if it succeeded, 1 if
+ * it failed (its result says why), -EFAULT if it could not be read or its
+ * result written.
+ */
+static int bufq_batch_one(struct bufq_ucmd *ucmd, void __user *uop, u32 len)
+{
+	u32 __user *uresult = uop + offsetof(struct bufq_batch_op, result);
+	struct bufq_batch_op op;
+	int ret;
+
+	ret = copy_struct_from_user(&op, sizeof(op), uop, len);
+	if (ret == -EFAULT)
+		return ret;
+	if (ret)	/* @op was not read: report only the result */
+		return put_user(-ret, uresult) ? -EFAULT : 1;
+
+	ret = bufq_batch_run(ucmd, &op);
+	op.result = -ret;
+	if (copy_to_user(uop, &op, min_t(size_t, len, sizeof(op)))) {
+		if (!ret && op.op == BUFQ_OP_FETCH)
+			bufq_undo_take(ucmd->bf, ucmd->q, op.index, false);
+		else if (!ret && op.op == BUFQ_OP_DEQUEUE)
+			bufq_undo_take(ucmd->bf, ucmd->q, op.index, true);
+		return -EFAULT;
+	}
+	return ret ? 1 : 0;
+}
+
+static int bufq_cmd_batch(struct bufq_ucmd *ucmd)
+{
+	struct bufq_batch *cmd = ucmd->cmd;
+	u64 end;
+	u32 i;
+	int ret = 0;
+
+	if (cmd->flags)
+		return -EOPNOTSUPP;
+	if (cmd->__reserved ||
+	    cmd->entry_len < offsetofend(struct bufq_batch_op, result))
+		return -EINVAL;
+	if (check_mul_overflow((u64)cmd->count, (u64)cmd->entry_len, &end) ||
+	    check_add_overflow(end, cmd->ops, &end))
+		return -EOVERFLOW;
+
+	for (i = 0; i < cmd->count; i++) {
+		ret = bufq_batch_one(ucmd, u64_to_user_ptr(cmd->ops +
+				     (u64)i * cmd->entry_len), cmd->entry_len);
+		if (ret)
+			break;
+		cond_resched();
+	}
+	cmd->out_done = i;
+	if (bufq_ucmd_respond(ucmd, sizeof(*cmd)))
+		return -EFAULT;
+	return ret < 0 ? ret : 0;
+}
+
+union bufq_ucmd_buffer {
+	struct bufq_configure configure;
+	struct bufq_info info;
+	struct bufq_fetch fetch;
+	struct bufq_enqueue enqueue;
+	struct bufq_dequeue dequeue;
+	struct bufq_reuse reuse;
+	struct bufq_flush flush;
+	struct bufq_batch batch;
+};
+
+/**
+ * struct bufq_ioctl_op - how to run one ioctl
+ * @size: the kernel's struct size
+ * @min_size: the smallest size user space may give
+ * @ioctl_num: the full ioctl number
+ * @unconfigured: may run before CONFIGURE
+ * @execute: the handler
+ */
+struct bufq_ioctl_op {
+	unsigned int size;
+	unsigned int min_size;
+	unsigned int ioctl_num;
+	bool unconfigured;
+	int (*execute)(struct bufq_ucmd *ucmd);
+};
+
+/* In the order of the BUFQ_CMD_* numbers: the dispatch checks ioctl_num. */
+#define BUFQ_IOCTL_OP(_ioctl, _fn, _struct, _last, _unconf)		\
+	{								\
+		.size = sizeof(_struct) +				\
+			BUILD_BUG_ON_ZERO(sizeof(union bufq_ucmd_buffer) < \
+					  sizeof(_struct)),		\
+		.min_size = offsetofend(_struct, _last),		\
+		.ioctl_num = _ioctl,					\
+		.unconfigured = _unconf,				\
+		.execute = _fn,						\
+	}
+
+static const struct bufq_ioctl_op bufq_ioctl_ops[] = {
+	BUFQ_IOCTL_OP(BUFQ_IOCTL_CONFIGURE, bufq_cmd_configure,
+		      struct bufq_configure, context_size, true),
+	BUFQ_IOCTL_OP(BUFQ_IOCTL_INFO, bufq_cmd_info, struct bufq_info,
+		      out_mmap_size, false),
+	BUFQ_IOCTL_OP(BUFQ_IOCTL_FETCH, bufq_cmd_fetch, struct bufq_fetch,
+		      out_index, false),
+	BUFQ_IOCTL_OP(BUFQ_IOCTL_ENQUEUE, bufq_cmd_enqueue,
+		      struct bufq_enqueue, len, false),
+	BUFQ_IOCTL_OP(BUFQ_IOCTL_DEQUEUE, bufq_cmd_dequeue,
+		      struct bufq_dequeue, out_len, false),
+	BUFQ_IOCTL_OP(BUFQ_IOCTL_REUSE, bufq_cmd_reuse, struct bufq_reuse,
+		      index, false),
+	BUFQ_IOCTL_OP(BUFQ_IOCTL_FLUSH, bufq_cmd_flush, struct bufq_flush,
+		      flags, false),
+	BUFQ_IOCTL_OP(BUFQ_IOCTL_BATCH, bufq_cmd_batch, struct bufq_batch,
+		      __reserved, false),
+};
+
+static long bufq_fop_ioctl(struct file *file, unsigned int cmd,
+			   unsigned long arg)
+{
+	struct bufq_ucmd ucmd = { .bf = file->private_data, .file = file };
+	const struct bufq_ioctl_op *op;
+	union bufq_ucmd_buffer buf;
+	unsigned int nr = _IOC_NR(cmd);
+	int ret;
+
+	if (nr < BUFQ_CMD_BASE ||
+	    nr - BUFQ_CMD_BASE >= ARRAY_SIZE(bufq_ioctl_ops))
+		return -ENOTTY;
+	op = &bufq_ioctl_ops[array_index_nospec(nr - BUFQ_CMD_BASE,
+						ARRAY_SIZE(bufq_ioctl_ops))];
+	if (op->ioctl_num != cmd)
+		return -ENOTTY;
+
+	ucmd.ubuffer = (void __user *)arg;
+	ret = get_user(ucmd.user_size, (u32 __user *)ucmd.ubuffer);
+	if (ret)
+		return ret;
+	if (ucmd.user_size < op->min_size)
+		return -EINVAL;
+	ucmd.cmd = &buf;
+	ret = copy_struct_from_user(ucmd.cmd, op->size, ucmd.ubuffer,
+				    ucmd.user_size);
+	if (ret)
+		return ret;
+
+	ucmd.q = bufq_file_q(ucmd.bf);
+	if (!ucmd.q && !op->unconfigured)
+		return -EBADFD;
+	return op->execute(&ucmd);
+}
+
+/* ---- read, write, poll, mmap ------------------------------------------- */
+
+/* write(): one message of @count bytes. */
+static ssize_t bufq_fop_write(struct file *file, const char __user *ubuf,
+			      size_t count, loff_t *ppos)
+{
+	struct bufq_file *bf = file->private_data;
+	struct bufq *q = bufq_file_q(bf);
+	struct bufq_slot_ref *ref;
+	void *buf;
+	int ret;
+
+	if (!q)
+		return -EBADFD;
+	if (count > bf->buffer_size)
+		return -EMSGSIZE;
+	if (!count)
+		return 0;
+	ret = bufq_take_free(bf, q, file->f_flags & O_NONBLOCK, &buf, &ref);
+	if (ret)
+		return ret;
+	if (copy_from_user(bufq_slot_data(bf, ref->slot), ubuf, count)) {
+		bufq_reuse(q, buf);
+		return -EFAULT;
+	}
+	ref->len = count;
+	ret = bufq_enqueue(q, buf);
+	return ret ? ret : count;
+}
+
+/*
+ * read(): one whole message. One too long for @count goes back to the head
+ * of the queue; see the DOC in the uapi header for the race this leaves.
+ */
+static ssize_t bufq_fop_read(struct file *file, char __user *ubuf,
+			     size_t count, loff_t *ppos)
+{
+	struct bufq_file *bf = file->private_data;
+	struct bufq *q = bufq_file_q(bf);
+	struct bufq_slot_ref *ref;
+	void *buf;
+	u32 len;
+	int ret;
+
+	if (!q)
+		return -EBADFD;
+	ret = bufq_take_queued(q, file->f_flags & O_NONBLOCK, &buf, &ref);
+	if (ret)
+		return ret;
+	len = ref->len;
+	if (len > count) {
+		bufq_put_back(q, buf);
+		return -EMSGSIZE;
+	}
+	if (copy_to_user(ubuf, bufq_slot_data(bf, ref->slot), len)) {
+		bufq_put_back(q, buf);
+		return -EFAULT;
+	}
+	bufq_reuse(q, buf);
+	return len;
+}
+
+static __poll_t bufq_fop_poll(struct file *file, poll_table *pt)
+{
+	struct bufq_file *bf = file->private_data;
+	struct bufq *q = bufq_file_q(bf);
+
+	if (!q)
+		return EPOLLERR;
+	return bufq_poll(q, file, pt);
+}
+
+static vm_fault_t bufq_vm_fault(struct vm_fault *vmf)
+{
+	struct bufq_file *bf = vmf->vma->vm_file->private_data;
+	struct page *page;
+
+	if (vmf->pgoff >= bf->mem_size >> PAGE_SHIFT)
+		return VM_FAULT_SIGBUS;
+	page = vmalloc_to_page(bf->mem + (vmf->pgoff << PAGE_SHIFT));
+	get_page(page);
+	vmf->page = page;
+	return 0;
+}
+
+static const struct vm_operations_struct bufq_vm_ops = {
+	.fault = bufq_vm_fault,
+};
+
+static int bufq_fop_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct bufq_file *bf = file->private_data;
+	unsigned long pages;
+
+	if (!bufq_file_q(bf))
+		return -EBADFD;
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	pages = bf->mem_size >> PAGE_SHIFT;
+	if (vma->vm_pgoff >= pages || vma_pages(vma) > pages - vma->vm_pgoff)
+		return -EINVAL;
+	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_ops = &bufq_vm_ops;
+	return 0;
+}
+
+/* ---- open, release ----------------------------------------------------- */
+
+static int bufq_fop_open(struct inode *inode, struct file *file)
+{
+	struct bufq_file *bf;
+
+	bf = kzalloc(sizeof(*bf), GFP_KERNEL_ACCOUNT);
+	if (!bf)
+		return -ENOMEM;
+	mutex_init(&bf->lock);
+	file->private_data = bf;
+	return stream_open(inode, file);
+}
+
+static int bufq_fop_release(struct inode *inode, struct file *file)
+{
+	struct bufq_file *bf = file->private_data;
+	unsigned int slot;
+
+	if (bf->q) {
+		/* Nobody else can reach the file now: take back what user
+		 * space held, so that bufq_destroy() frees the queue at once.
+		 */
+		for_each_set_bit(slot, bf->held, bf->nr_slots) {
+			clear_bit(slot, bf->held);
+			bufq_reuse(bf->q, bf->bufs[slot]);
+		}
+		bufq_destroy(bf->q);
+		bufq_file_free_slots(bf);
+	}
+	mutex_destroy(&bf->lock);
+	kfree(bf);
+	return 0;
+}
+
+static void bufq_fop_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	struct bufq_file *bf = file->private_data;
+	struct bufq *q = bufq_file_q(bf);
+	struct bufq_stats st;
+
+	if (!q)
+		return;
+	bufq_get_stats(q, &st);
+	seq_printf(m, "bufq-buffers:\t%u %u %u\n", bf->buffer_count,
+		   bf->nr_slots, bf->buffer_size);
+	seq_printf(m, "bufq-counts:\t%u %u %u %u\n", st.free, st.queued,
+		   st.held, st.high_water);
+}
+
+static const struct file_operations bufq_fops = {
+	.owner = THIS_MODULE,
+	.open = bufq_fop_open,
+	.release = bufq_fop_release,
+	.read = bufq_fop_read,
+	.write = bufq_fop_write,
+	.poll = bufq_fop_poll,
+	.mmap = bufq_fop_mmap,
+	.unlocked_ioctl = bufq_fop_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.show_fdinfo = bufq_fop_show_fdinfo,
+};
+
+static struct miscdevice bufq_miscdev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "bufq",
+	.fops = &bufq_fops,
+	.mode = 0600,
+};
+
+int bufq_chardev_init(void)
+{
+	return misc_register(&bufq_miscdev);
+}
+
+void bufq_chardev_exit(void)
+{
+	misc_deregister(&bufq_miscdev);
+}

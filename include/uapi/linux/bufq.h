@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * bufq - user-space interface of the producer/consumer buffer queue
+ */
+#ifndef _UAPI_LINUX_BUFQ_H
+#define _UAPI_LINUX_BUFQ_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/**
+ * DOC: bufq character device
+ *
+ * Opening ``/dev/bufq`` creates a queue; the open file is the queue and its
+ * last close frees it. Processes share a queue by inheriting the file across
+ * fork() or by passing it with SCM_RIGHTS.
+ *
+ * A queue owns a set of equally sized buffers. A producer takes a free buffer
+ * (FETCH), fills it, and queues it (ENQUEUE). A consumer takes the oldest
+ * queued buffer (DEQUEUE), uses its content, and gives it back (REUSE). A
+ * buffer is named by its index, stable from FETCH or DEQUEUE to the ENQUEUE or
+ * REUSE that hands it back. Indices range over [0, out_max_buffers).
+ *
+ * The file must be configured first (BUFQ_IOCTL_CONFIGURE), exactly once.
+ * Until then every other operation (ioctl, read, write, mmap) fails with
+ * EBADFD and poll reports EPOLLERR.
+ *
+ * Buffer memory is mapped with mmap(MAP_SHARED) of the file. Buffer i starts
+ * at offset i * out_stride; its data area is the first buffer_size bytes and
+ * its context area (context_size bytes, free for the user, never read by the
+ * kernel) starts at out_context_offset within the buffer. The whole area is
+ * out_mmap_size bytes and exists, zero filled, from configuration until the
+ * file is released: a mapping never loses its memory. Private mappings fail
+ * with EINVAL, mappings reaching past out_mmap_size with EINVAL.
+ *
+ * read() and write() move whole messages: write() of n <= buffer_size bytes
+ * is FETCH, copy, ENQUEUE with length n; read() is DEQUEUE, copy, REUSE of one
+ * message and returns its length. A write() of zero bytes does nothing and
+ * returns 0. A read() into a buffer shorter than the message fails with
+ * EMSGSIZE and puts the message back at the head of the queue; a write() of
+ * more than buffer_size bytes fails with EMSGSIZE. With several concurrent
+ * consumers, a message put back this way may be overtaken by the one behind
+ * it, which another consumer took meanwhile.
+ *
+ * FETCH, DEQUEUE, read() and write() wait for a buffer unless the file is
+ * O_NONBLOCK, in which case they fail with EAGAIN; a signal interrupts the
+ * wait (EINTR, or a restart with SA_RESTART). poll() reports EPOLLIN when a
+ * buffer is queued and EPOLLOUT when a buffer can be fetched.
+ *
+ * The device node is mode 0600. Module parameters bound each queue:
+ * max_buffer_size (bytes per buffer), max_buffers (buffers per queue, also
+ * the cap of a lookaside queue configured with max_buffers 0) and
+ * max_queue_bytes (out_mmap_size of a queue). All the memory of a queue is
+ * charged to the memory cgroup of the task that configures it.
+ */
+
+/**
+ * DOC: General ioctl format
+ *
+ * The ioctls follow the iommufd format. The argument is a pointer to a struct
+ * whose first __u32 is its size as user space knows it and whose second is a
+ * flags word. The kernel accepts any size from the command's minimum up: bytes
+ * the kernel does not know must be zero, and output is written only up to the
+ * given size. Fields named __reserved must be zero and read back as zero.
+ *
+ * Errnos common to every command:
+ *
+ *  - ENOTTY: the ioctl number is not a bufq command.
+ *  - EFAULT: the argument, or memory it points to, is not accessible.
+ *  - EINVAL: size is below the command's minimum, a __reserved field is not
+ *    zero, or a field has a value that is not valid (see each command).
+ *  - E2BIG: non-zero bytes past the end of the struct this kernel knows; or a
+ *    configuration exceeds a module parameter limit.
+ *  - EOPNOTSUPP: a flag or operation code this kernel does not know.
+ *  - EOVERFLOW: arithmetic on the given values overflowed.
+ *  - EBADFD: the queue is not configured (any command but CONFIGURE).
+ */
+
+#define BUFQ_TYPE 0xBF
+
+enum {
+	BUFQ_CMD_BASE = 0x80,
+	BUFQ_CMD_CONFIGURE = BUFQ_CMD_BASE,
+	BUFQ_CMD_INFO = 0x81,
+	BUFQ_CMD_FETCH = 0x82,
+	BUFQ_CMD_ENQUEUE = 0x83,
+	BUFQ_CMD_DEQUEUE = 0x84,
+	BUFQ_CMD_REUSE = 0x85,
+	BUFQ_CMD_FLUSH = 0x86,
+	BUFQ_CMD_BATCH = 0x87,
+};
+
+/**
+ * enum bufq_configure_flags - flags of &struct bufq_configure
+ * @BUFQ_CONFIGURE_LOOKASIDE: FETCH makes a new buffer when none is free, up
+ *	to max_buffers; buffers beyond buffer_count are dropped again when
+ *	given back.
+ */
+enum bufq_configure_flags {
+	BUFQ_CONFIGURE_LOOKASIDE = 1 << 0,
+};
+
+#define BUFQ_CONFIGURE_FLAGS_VALID BUFQ_CONFIGURE_LOOKASIDE
+
+/**
+ * struct bufq_configure - ioctl(BUFQ_IOCTL_CONFIGURE)
+ * @size: sizeof(struct bufq_configure); at least offsetofend(context_size),
+ *	max_buffers then reads as 0
+ * @flags: &enum bufq_configure_flags
+ * @buffer_count: buffers made now, and the number a lookaside queue shrinks
+ *	back to. 0 only with BUFQ_CONFIGURE_LOOKASIDE.
+ * @buffer_size: bytes in each buffer's data area, at least 1
+ * @context_size: bytes in each buffer's context area, may be 0
+ * @max_buffers: with BUFQ_CONFIGURE_LOOKASIDE, the cap on the number of
+ *	buffers, at least @buffer_count; 0 means the max_buffers module
+ *	parameter. Must be 0 without BUFQ_CONFIGURE_LOOKASIDE.
+ *
+ * Make the queue and its buffer memory. Allowed once per open file.
+ *
+ * Errnos:
+ *  - EBUSY: the queue is already configured.
+ *  - EOPNOTSUPP: unknown bit in @flags.
+ *  - EINVAL: @buffer_size is 0; @buffer_count is 0 without lookaside;
+ *    @max_buffers is not 0 without lookaside, or below @buffer_count.
+ *  - EOVERFLOW: the size of a buffer does not fit in 32 bits.
+ *  - E2BIG: @buffer_size exceeds the max_buffer_size module parameter, the
+ *    number of buffers (@buffer_count, or the cap with lookaside) exceeds
+ *    max_buffers, or the mapping size exceeds max_queue_bytes.
+ *  - ENOMEM: out of memory (or over the memory cgroup's limit).
+ */
+struct bufq_configure {
+	__u32 size;
+	__u32 flags;
+	__u32 buffer_count;
+	__u32 buffer_size;
+	__u32 context_size;
+	__u32 max_buffers;
+};
+
+#define BUFQ_IOCTL_CONFIGURE _IO(BUFQ_TYPE, BUFQ_CMD_CONFIGURE)
+
+/**
+ * struct bufq_info - ioctl(BUFQ_IOCTL_INFO)
+ * @size: sizeof(struct bufq_info); at least offsetofend(out_mmap_size)
+ * @flags: must be 0
+ * @out_config_flags: the configured &enum bufq_configure_flags
+ * @out_buffer_count: the configured buffer_count
+ * @out_buffer_size: the configured buffer_size
+ * @out_context_size: the configured context_size
+ * @out_max_buffers: the number of buffer indices: buffer_count without
+ *	lookaside, the effective cap with it
+ * @out_free: buffers free in the queue (not counting ones lookaside may make)
+ * @out_queued: buffers queued
+ * @out_held: buffers fetched or dequeued and not yet given back
+ * @out_total: buffers that exist
+ * @out_high_water: most buffers ever in use (queued + held) at once
+ * @out_stride: distance in bytes between two buffers in the mapping; a
+ *	multiple of the page size
+ * @out_context_offset: offset of the context area within a buffer
+ * @out_mmap_size: bytes of the mapping: out_max_buffers * out_stride
+ * @out_grown: buffers made by lookaside since configuration
+ * @out_fetch_failed: fetches that found no buffer
+ *
+ * Read the configuration, the memory layout and the queue's counters. The
+ * counters are a snapshot taken without stopping the queue.
+ *
+ * Errnos: EOPNOTSUPP for a non-zero @flags.
+ */
+struct bufq_info {
+	__u32 size;
+	__u32 flags;
+	__u32 out_config_flags;
+	__u32 out_buffer_count;
+	__u32 out_buffer_size;
+	__u32 out_context_size;
+	__u32 out_max_buffers;
+	__u32 out_free;
+	__u32 out_queued;
+	__u32 out_held;
+	__u32 out_total;
+	__u32 out_high_water;
+	__u32 out_stride;
+	__u32 out_context_offset;
+	__aligned_u64 out_mmap_size;
+	__aligned_u64 out_grown;
+	__aligned_u64 out_fetch_failed;
+};
+
+#define BUFQ_IOCTL_INFO _IO(BUFQ_TYPE, BUFQ_CMD_INFO)
+
+/**
+ * struct bufq_fetch - ioctl(BUFQ_IOCTL_FETCH)
+ * @size: sizeof(struct bufq_fetch); at least offsetofend(out_index)
+ * @flags: must be 0
+ * @out_index: the buffer now held by the caller
+ * @__reserved: must be 0
+ *
+ * Take a free buffer (making one with lookaside). Without O_NONBLOCK, wait
+ * until one is given back. The content of the buffer is whatever its last
+ * user left.
+ *
+ * Errnos:
+ *  - EAGAIN: O_NONBLOCK and no buffer can be had now.
+ *  - EINTR, ERESTARTSYS: a signal arrived while waiting.
+ *  - ENOMEM: lookaside could not make a buffer.
+ */
+struct bufq_fetch {
+	__u32 size;
+	__u32 flags;
+	__u32 out_index;
+	__u32 __reserved;
+};
+
+#define BUFQ_IOCTL_FETCH _IO(BUFQ_TYPE, BUFQ_CMD_FETCH)
+
+/**
+ * enum bufq_enqueue_flags - flags of &struct bufq_enqueue
+ * @BUFQ_ENQUEUE_AT_HEAD: queue the buffer first instead of last, so that the
+ *	next DEQUEUE returns it
+ */
+enum bufq_enqueue_flags {
+	BUFQ_ENQUEUE_AT_HEAD = 1 << 0,
+};
+
+#define BUFQ_ENQUEUE_FLAGS_VALID BUFQ_ENQUEUE_AT_HEAD
+
+/**
+ * struct bufq_enqueue - ioctl(BUFQ_IOCTL_ENQUEUE)
+ * @size: sizeof(struct bufq_enqueue)
+ * @flags: &enum bufq_enqueue_flags
+ * @index: a buffer held by the caller (from FETCH or DEQUEUE)
+ * @len: bytes of data in it, reported by DEQUEUE and read()
+ *
+ * Queue a held buffer. On success the caller no longer holds it.
+ *
+ * Errnos:
+ *  - EOPNOTSUPP: unknown bit in @flags.
+ *  - EINVAL: @index is not below out_max_buffers, or @len exceeds
+ *    buffer_size.
+ *  - EBADSLT: buffer @index is not held by user space (it is free, queued
+ *    or being handled by the kernel).
+ */
+struct bufq_enqueue {
+	__u32 size;
+	__u32 flags;
+	__u32 index;
+	__u32 len;
+};
+
+#define BUFQ_IOCTL_ENQUEUE _IO(BUFQ_TYPE, BUFQ_CMD_ENQUEUE)
+
+/**
+ * struct bufq_dequeue - ioctl(BUFQ_IOCTL_DEQUEUE)
+ * @size: sizeof(struct bufq_dequeue)
+ * @flags: must be 0
+ * @out_index: the buffer now held by the caller
+ * @out_len: the length given when it was queued
+ *
+ * Take the buffer at the head of the queue. Without O_NONBLOCK, wait until
+ * one is queued.
+ *
+ * Errnos:
+ *  - EAGAIN: O_NONBLOCK and the queue is empty.
+ *  - EINTR, ERESTARTSYS: a signal arrived while waiting.
+ */
+struct bufq_dequeue {
+	__u32 size;
+	__u32 flags;
+	__u32 out_index;
+	__u32 out_len;
+};
+
+#define BUFQ_IOCTL_DEQUEUE _IO(BUFQ_TYPE, BUFQ_CMD_DEQUEUE)
+
+/**
+ * struct bufq_reuse - ioctl(BUFQ_IOCTL_REUSE)
+ * @size: sizeof(struct bufq_reuse); at least offsetofend(index)
+ * @flags: must be 0
+ * @index: a buffer held by the caller
+ * @__reserved: must be 0
+ *
+ * Give a held buffer back to the free list.
+ *
+ * Errnos:
+ *  - EINVAL: @index is not below out_max_buffers.
+ *  - EBADSLT: buffer @index is not held by user space.
+ */
+struct bufq_reuse {
+	__u32 size;
+	__u32 flags;
+	__u32 index;
+	__u32 __reserved;
+};
+
+#define BUFQ_IOCTL_REUSE _IO(BUFQ_TYPE, BUFQ_CMD_REUSE)
+
+/**
+ * struct bufq_flush - ioctl(BUFQ_IOCTL_FLUSH)
+ * @size: sizeof(struct bufq_flush)
+ * @flags: must be 0
+ *
+ * Give every queued buffer back to the free list. Held buffers stay held.
+ *
+ * Errnos: only the common ones.
+ */
+struct bufq_flush {
+	__u32 size;
+	__u32 flags;
+};
+
+#define BUFQ_IOCTL_FLUSH _IO(BUFQ_TYPE, BUFQ_CMD_FLUSH)
+
+/**
+ * enum bufq_batch_opcode - operations of &struct bufq_batch_op
+ * @BUFQ_OP_FETCH: as BUFQ_IOCTL_FETCH; writes @index
+ * @BUFQ_OP_ENQUEUE: as BUFQ_IOCTL_ENQUEUE with @index, @len and @flags
+ * @BUFQ_OP_DEQUEUE: as BUFQ_IOCTL_DEQUEUE; writes @index and @len
+ * @BUFQ_OP_REUSE: as BUFQ_IOCTL_REUSE with @index
+ */
+enum bufq_batch_opcode {
+	BUFQ_OP_FETCH = 1,
+	BUFQ_OP_ENQUEUE = 2,
+	BUFQ_OP_DEQUEUE = 3,
+	BUFQ_OP_REUSE = 4,
+};
+
+/**
+ * struct bufq_batch_op - one operation of a batch
+ * @op: &enum bufq_batch_opcode
+ * @flags: for BUFQ_OP_ENQUEUE &enum bufq_enqueue_flags, otherwise 0
+ * @index: in for ENQUEUE and REUSE, out for FETCH and DEQUEUE
+ * @len: in for ENQUEUE, out for DEQUEUE, otherwise ignored
+ * @result: out: 0, or the positive errno the operation failed with
+ * @__reserved: must be 0
+ *
+ * Each operation has the errnos of its ioctl, except that it never waits:
+ * FETCH and DEQUEUE fail with EAGAIN instead. An unknown @op or flag fails
+ * with EOPNOTSUPP, non-zero bytes past the known record (when entry_len is
+ * larger) with E2BIG.
+ */
+struct bufq_batch_op {
+	__u32 op;
+	__u32 flags;
+	__u32 index;
+	__u32 len;
+	__u32 result;
+	__u32 __reserved;
+};
+
+/**
+ * struct bufq_batch - ioctl(BUFQ_IOCTL_BATCH)
+ * @size: sizeof(struct bufq_batch)
+ * @flags: must be 0
+ * @ops: user pointer to an array of @count records of @entry_len bytes
+ * @entry_len: sizeof(struct bufq_batch_op) as user space knows it; at least
+ *	offsetofend(struct bufq_batch_op, result)
+ * @count: number of records
+ * @out_done: number of records that succeeded
+ * @__reserved: must be 0
+ *
+ * Run the operations in order and stop at the first that fails. Each
+ * record that ran gets its @result (and outputs) written; records after
+ * the failed one are not touched. The ioctl succeeds when the batch itself
+ * was valid, whatever its operations did: @out_done tells how far it got,
+ * and if @out_done < @count, record @out_done holds the failing errno.
+ *
+ * Errnos (of the ioctl itself):
+ *  - EINVAL: @entry_len is too small.
+ *  - EOVERFLOW: @ops + @count * @entry_len overflows.
+ *  - EFAULT: a record could not be read, or a result could not be written
+ *    (records before it are done: their results have been written).
+ */
+struct bufq_batch {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 ops;
+	__u32 entry_len;
+	__u32 count;
+	__u32 out_done;
+	__u32 __reserved;
+};
+
+#define BUFQ_IOCTL_BATCH _IO(BUFQ_TYPE, BUFQ_CMD_BATCH)
+
+#endif /* _UAPI_LINUX_BUFQ_H */

@@ -1,0 +1,599 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bufq_bench - bufq against the queues a kernel developer would use instead
+ *
+ * Runs at load and prints one line per figure:
+ *   bufq-bench: <test> <impl> <value> <unit>
+ * tools/bench/bench.sh collects them from several boots.
+ *
+ * Every implementation does the same cycle on the same number of buffers:
+ * take a free buffer, queue it, take it off the queue, free it.
+ */
+#define pr_fmt(fmt) "bufq-bench: " fmt
+
+#include <linux/bufq.h>
+#include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
+#include <linux/llist.h>
+#include <linux/mempool.h>
+#include <linux/module.h>
+#include <linux/ptr_ring.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+
+static unsigned int bufq_bench_cycles = 200000;
+module_param_named(cycles, bufq_bench_cycles, uint, 0444);
+MODULE_PARM_DESC(cycles, "cycles per single-thread figure");
+
+static unsigned int bufq_bench_ms = 1000;
+module_param_named(ms, bufq_bench_ms, uint, 0444);
+MODULE_PARM_DESC(ms, "milliseconds per two-thread figure");
+
+#define BUFQ_BENCH_NBUF		256
+#define BUFQ_BENCH_SIZE		256
+
+/* One implementation of the cycle: a pool of free buffers and a FIFO. */
+struct bufq_bench_impl {
+	const char *name;
+	int (*setup)(void);
+	void (*teardown)(void);
+	void *(*get)(void);		/* a free buffer, or NULL */
+	void (*put)(void *buf);		/* back to the free pool */
+	bool (*push)(void *buf);	/* onto the FIFO */
+	void *(*pop)(void);		/* off the FIFO, or NULL */
+	/* Bulk variants; NULL where the implementation has none. */
+	unsigned int (*get_bulk)(void **bufs, unsigned int n);
+	void (*put_bulk)(void **bufs, unsigned int n);
+	unsigned int (*push_bulk)(void **bufs, unsigned int n);
+	unsigned int (*pop_bulk)(void **bufs, unsigned int n);
+};
+
+/* bufq */
+static struct bufq *bufq_bench_q;
+
+static int bufq_bench_bufq_setup(void)
+{
+	struct bufq_config cfg = {
+		.name = "bench",
+		.buffer_count = BUFQ_BENCH_NBUF,
+		.buffer_size = BUFQ_BENCH_SIZE,
+	};
+
+	bufq_bench_q = bufq_create(&cfg);
+	return PTR_ERR_OR_ZERO(bufq_bench_q);
+}
+
+static void bufq_bench_bufq_teardown(void)
+{
+	bufq_destroy(bufq_bench_q);
+}
+
+static void *bufq_bench_bufq_get(void)
+{
+	void *buf;
+
+	return bufq_fetch(bufq_bench_q, &buf, NULL) ? NULL : buf;
+}
+
+static void bufq_bench_bufq_put(void *buf)
+{
+	bufq_reuse(bufq_bench_q, buf);
+}
+
+static bool bufq_bench_bufq_push(void *buf)
+{
+	return !bufq_enqueue(bufq_bench_q, buf);
+}
+
+static void *bufq_bench_bufq_pop(void)
+{
+	void *buf;
+
+	return bufq_dequeue(bufq_bench_q, &buf, NULL) ? NULL : buf;
+}
+
+static unsigned int bufq_bench_bufq_get_bulk(void **bufs, unsigned int n)
+{
+	return bufq_fetch_bulk(bufq_bench_q, bufs, n);
+}
+
+static void bufq_bench_bufq_put_bulk(void **bufs, unsigned int n)
+{
+	bufq_reuse_bulk(bufq_bench_q, bufs, n);
+}
+
+static unsigned int bufq_bench_bufq_push_bulk(void **bufs, unsigned int n)
+{
+	return bufq_enqueue_bulk(bufq_bench_q, bufs, n);
+}
+
+static unsigned int bufq_bench_bufq_pop_bulk(void **bufs, unsigned int n)
+{
+	return bufq_dequeue_bulk(bufq_bench_q, bufs, n);
+}
+
+/* A FIFO of list_head under a spinlock, shared by the allocator variants. */
+struct bufq_bench_node {
+	struct list_head node;
+	u8 data[BUFQ_BENCH_SIZE];
+};
+
+static DEFINE_SPINLOCK(bufq_bench_lock);
+static LIST_HEAD(bufq_bench_fifo);
+
+static bool bufq_bench_list_push(void *buf)
+{
+	struct bufq_bench_node *n = buf;
+	unsigned long flags;
+
+	spin_lock_irqsave(&bufq_bench_lock, flags);
+	list_add_tail(&n->node, &bufq_bench_fifo);
+	spin_unlock_irqrestore(&bufq_bench_lock, flags);
+	return true;
+}
+
+static void *bufq_bench_list_pop(void)
+{
+	struct bufq_bench_node *n;
+	unsigned long flags;
+
+	spin_lock_irqsave(&bufq_bench_lock, flags);
+	n = list_first_entry_or_null(&bufq_bench_fifo, struct bufq_bench_node,
+				     node);
+	if (n)
+		list_del(&n->node);
+	spin_unlock_irqrestore(&bufq_bench_lock, flags);
+	return n;
+}
+
+/* kmalloc/kfree + list_head + spinlock */
+static int bufq_bench_nop_setup(void)
+{
+	return 0;
+}
+
+static void bufq_bench_nop_teardown(void)
+{
+}
+
+static void *bufq_bench_kmalloc_get(void)
+{
+	return kmalloc(sizeof(struct bufq_bench_node), GFP_ATOMIC);
+}
+
+static void bufq_bench_kmalloc_put(void *buf)
+{
+	kfree(buf);
+}
+
+/* mempool_t + list */
+static mempool_t *bufq_bench_pool;
+
+static int bufq_bench_mempool_setup(void)
+{
+	bufq_bench_pool = mempool_create_kmalloc_pool(BUFQ_BENCH_NBUF,
+					sizeof(struct bufq_bench_node));
+	return bufq_bench_pool ? 0 : -ENOMEM;
+}
+
+static void bufq_bench_mempool_teardown(void)
+{
+	mempool_destroy(bufq_bench_pool);
+}
+
+static void *bufq_bench_mempool_get(void)
+{
+	return mempool_alloc(bufq_bench_pool, GFP_ATOMIC);
+}
+
+static void bufq_bench_mempool_put(void *buf)
+{
+	mempool_free(buf, bufq_bench_pool);
+}
+
+/* kmem_cache + llist (lock-free FIFO is not possible with llist: LIFO) */
+static struct kmem_cache *bufq_bench_cache;
+static LLIST_HEAD(bufq_bench_llist);
+
+struct bufq_bench_lnode {
+	struct llist_node node;
+	u8 data[BUFQ_BENCH_SIZE];
+};
+
+static int bufq_bench_llist_setup(void)
+{
+	bufq_bench_cache = KMEM_CACHE(bufq_bench_lnode, 0);
+	return bufq_bench_cache ? 0 : -ENOMEM;
+}
+
+static void bufq_bench_llist_teardown(void)
+{
+	kmem_cache_destroy(bufq_bench_cache);
+}
+
+static void *bufq_bench_llist_get(void)
+{
+	return kmem_cache_alloc(bufq_bench_cache, GFP_ATOMIC);
+}
+
+static void bufq_bench_llist_put(void *buf)
+{
+	kmem_cache_free(bufq_bench_cache, buf);
+}
+
+static bool bufq_bench_llist_push(void *buf)
+{
+	struct bufq_bench_lnode *n = buf;
+
+	llist_add(&n->node, &bufq_bench_llist);
+	return true;
+}
+
+static void *bufq_bench_llist_pop(void)
+{
+	struct llist_node *n;
+	unsigned long flags;
+
+	/* llist_del_first() needs its callers serialized. */
+	spin_lock_irqsave(&bufq_bench_lock, flags);
+	n = llist_del_first(&bufq_bench_llist);
+	spin_unlock_irqrestore(&bufq_bench_lock, flags);
+	return n ? container_of(n, struct bufq_bench_lnode, node) : NULL;
+}
+
+static unsigned int bufq_bench_llist_get_bulk(void **bufs, unsigned int n)
+{
+	return kmem_cache_alloc_bulk(bufq_bench_cache, GFP_ATOMIC, n, bufs);
+}
+
+static void bufq_bench_llist_put_bulk(void **bufs, unsigned int n)
+{
+	kmem_cache_free_bulk(bufq_bench_cache, n, bufs);
+}
+
+/* A pair of ptr_rings: free buffers and work. */
+static struct ptr_ring bufq_bench_free_ring, bufq_bench_work_ring;
+static void *bufq_bench_ring_mem[BUFQ_BENCH_NBUF];
+
+static int bufq_bench_ring_setup(void)
+{
+	int i, ret;
+
+	ret = ptr_ring_init(&bufq_bench_free_ring, BUFQ_BENCH_NBUF, GFP_KERNEL);
+	if (ret)
+		return ret;
+	ret = ptr_ring_init(&bufq_bench_work_ring, BUFQ_BENCH_NBUF, GFP_KERNEL);
+	if (ret)
+		goto out_free_ring;
+	for (i = 0; i < BUFQ_BENCH_NBUF; i++) {
+		bufq_bench_ring_mem[i] = kmalloc(BUFQ_BENCH_SIZE, GFP_KERNEL);
+		if (!bufq_bench_ring_mem[i] ||
+		    ptr_ring_produce(&bufq_bench_free_ring,
+				     bufq_bench_ring_mem[i])) {
+			ret = -ENOMEM;
+			goto out_bufs;
+		}
+	}
+	return 0;
+
+out_bufs:
+	while (i >= 0)
+		kfree(bufq_bench_ring_mem[i--]);
+	ptr_ring_cleanup(&bufq_bench_work_ring, NULL);
+out_free_ring:
+	ptr_ring_cleanup(&bufq_bench_free_ring, NULL);
+	return ret;
+}
+
+static void bufq_bench_ring_teardown(void)
+{
+	int i;
+
+	ptr_ring_cleanup(&bufq_bench_work_ring, NULL);
+	ptr_ring_cleanup(&bufq_bench_free_ring, NULL);
+	for (i = 0; i < BUFQ_BENCH_NBUF; i++)
+		kfree(bufq_bench_ring_mem[i]);
+}
+
+static void *bufq_bench_ring_get(void)
+{
+	return ptr_ring_consume_any(&bufq_bench_free_ring);
+}
+
+static void bufq_bench_ring_put(void *buf)
+{
+	ptr_ring_produce_any(&bufq_bench_free_ring, buf);
+}
+
+static bool bufq_bench_ring_push(void *buf)
+{
+	return !ptr_ring_produce_any(&bufq_bench_work_ring, buf);
+}
+
+static void *bufq_bench_ring_pop(void)
+{
+	return ptr_ring_consume_any(&bufq_bench_work_ring);
+}
+
+static unsigned int bufq_bench_ring_get_bulk(void **bufs, unsigned int n)
+{
+	return ptr_ring_consume_batched_any(&bufq_bench_free_ring, bufs, n);
+}
+
+static void bufq_bench_ring_put_bulk(void **bufs, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		ptr_ring_produce_any(&bufq_bench_free_ring, bufs[i]);
+}
+
+static unsigned int bufq_bench_ring_push_bulk(void **bufs, unsigned int n)
+{
+	unsigned int i;
+	unsigned long flags;
+
+	/* ptr_ring has no batched produce: one lock hold, as a user would. */
+	spin_lock_irqsave(&bufq_bench_work_ring.producer_lock, flags);
+	for (i = 0; i < n; i++)
+		if (__ptr_ring_produce(&bufq_bench_work_ring, bufs[i]))
+			break;
+	spin_unlock_irqrestore(&bufq_bench_work_ring.producer_lock, flags);
+	return i;
+}
+
+static unsigned int bufq_bench_ring_pop_bulk(void **bufs, unsigned int n)
+{
+	return ptr_ring_consume_batched_any(&bufq_bench_work_ring, bufs, n);
+}
+
+static const struct bufq_bench_impl bufq_bench_impls[] = {
+	{
+		.name = "bufq",
+		.setup = bufq_bench_bufq_setup,
+		.teardown = bufq_bench_bufq_teardown,
+		.get = bufq_bench_bufq_get, .put = bufq_bench_bufq_put,
+		.push = bufq_bench_bufq_push, .pop = bufq_bench_bufq_pop,
+		.get_bulk = bufq_bench_bufq_get_bulk,
+		.put_bulk = bufq_bench_bufq_put_bulk,
+		.push_bulk = bufq_bench_bufq_push_bulk,
+		.pop_bulk = bufq_bench_bufq_pop_bulk,
+	}, {
+		.name = "kmalloc+list",
+		.setup = bufq_bench_nop_setup,
+		.teardown = bufq_bench_nop_teardown,
+		.get = bufq_bench_kmalloc_get, .put = bufq_bench_kmalloc_put,
+		.push = bufq_bench_list_push, .pop = bufq_bench_list_pop,
+	}, {
+		.name = "mempool+list",
+		.setup = bufq_bench_mempool_setup,
+		.teardown = bufq_bench_mempool_teardown,
+		.get = bufq_bench_mempool_get, .put = bufq_bench_mempool_put,
+		.push = bufq_bench_list_push, .pop = bufq_bench_list_pop,
+	}, {
+		.name = "ptr_ring-pair",
+		.setup = bufq_bench_ring_setup,
+		.teardown = bufq_bench_ring_teardown,
+		.get = bufq_bench_ring_get, .put = bufq_bench_ring_put,
+		.push = bufq_bench_ring_push, .pop = bufq_bench_ring_pop,
+		.get_bulk = bufq_bench_ring_get_bulk,
+		.put_bulk = bufq_bench_ring_put_bulk,
+		.push_bulk = bufq_bench_ring_push_bulk,
+		.pop_bulk = bufq_bench_ring_pop_bulk,
+	}, {
+		.name = "kmem_cache+llist",
+		.setup = bufq_bench_llist_setup,
+		.teardown = bufq_bench_llist_teardown,
+		.get = bufq_bench_llist_get, .put = bufq_bench_llist_put,
+		.push = bufq_bench_llist_push, .pop = bufq_bench_llist_pop,
+		.get_bulk = bufq_bench_llist_get_bulk,
+		.put_bulk = bufq_bench_llist_put_bulk,
+	},
+};
+
+/* One thread: ns per full cycle. */
+static int bufq_bench_single(const struct bufq_bench_impl *impl)
+{
+	unsigned int i;
+	void *buf;
+	u64 t0, ns;
+
+	t0 = ktime_get_ns();
+	for (i = 0; i < bufq_bench_cycles; i++) {
+		buf = impl->get();
+		if (!buf || !impl->push(buf))
+			return -EIO;
+		buf = impl->pop();
+		if (!buf)
+			return -EIO;
+		impl->put(buf);
+		if (!(i & 1023))
+			cond_resched();
+	}
+	ns = ktime_get_ns() - t0;
+	pr_info("single %s %llu ps/cycle\n", impl->name,
+		div_u64(ns * 1000, bufq_bench_cycles));
+	return 0;
+}
+
+/* Batches of @n; impls without a bulk call loop on the single one. */
+static int bufq_bench_bulk(const struct bufq_bench_impl *impl, unsigned int n)
+{
+	static void *bufs[256];	/* one bench at a time */
+	unsigned int i, got, rounds = bufq_bench_cycles / n;
+	u64 t0, ns;
+
+	t0 = ktime_get_ns();
+	for (i = 0; i < rounds; i++) {
+		if (impl->get_bulk) {
+			got = impl->get_bulk(bufs, n);
+		} else {
+			for (got = 0; got < n; got++) {
+				bufs[got] = impl->get();
+				if (!bufs[got])
+					break;
+			}
+		}
+		if (got != n)
+			return -EIO;
+		if (impl->push_bulk) {
+			got = impl->push_bulk(bufs, n);
+		} else {
+			for (got = 0; got < n && impl->push(bufs[got]); got++)
+				;
+		}
+		if (got != n)
+			return -EIO;
+		if (impl->pop_bulk) {
+			got = impl->pop_bulk(bufs, n);
+		} else {
+			for (got = 0; got < n; got++) {
+				bufs[got] = impl->pop();
+				if (!bufs[got])
+					break;
+			}
+		}
+		if (got != n)
+			return -EIO;
+		if (impl->put_bulk) {
+			impl->put_bulk(bufs, n);
+		} else {
+			for (got = 0; got < n; got++)
+				impl->put(bufs[got]);
+		}
+		cond_resched();
+	}
+	ns = ktime_get_ns() - t0;
+	pr_info("bulk%u %s %llu ps/cycle\n", n, impl->name,
+		div_u64(ns * 1000, (u64)rounds * n));
+	return 0;
+}
+
+/* Two threads on two CPUs: a producer and a consumer. */
+struct bufq_bench_pc {
+	const struct bufq_bench_impl *impl;
+	struct completion done[2];
+	unsigned long deadline;
+	u64 count;
+	bool stop;
+	int err;
+};
+
+static int bufq_bench_producer(void *arg)
+{
+	struct bufq_bench_pc *pc = arg;
+	void *buf;
+
+	while (!READ_ONCE(pc->stop)) {
+		buf = pc->impl->get();
+		if (!buf) {
+			cond_resched();
+			continue;
+		}
+		if (!pc->impl->push(buf))
+			pc->impl->put(buf);
+		if (time_after(jiffies, pc->deadline))
+			WRITE_ONCE(pc->stop, true);
+		cond_resched();
+	}
+	complete(&pc->done[0]);
+	return 0;
+}
+
+static int bufq_bench_consumer(void *arg)
+{
+	struct bufq_bench_pc *pc = arg;
+	void *buf;
+
+	for (;;) {
+		buf = pc->impl->pop();
+		if (buf) {
+			pc->impl->put(buf);
+			pc->count++;
+		} else if (READ_ONCE(pc->stop)) {
+			break;
+		}
+		cond_resched();
+	}
+	complete(&pc->done[1]);
+	return 0;
+}
+
+static int bufq_bench_two(const struct bufq_bench_impl *impl)
+{
+	struct bufq_bench_pc pc = { .impl = impl };
+	struct task_struct *t[2];
+	u64 t0, ns;
+	int i;
+
+	if (num_online_cpus() < 2)
+		return 0;
+	init_completion(&pc.done[0]);
+	init_completion(&pc.done[1]);
+	t[0] = kthread_create(bufq_bench_producer, &pc, "bufq-bench-p");
+	t[1] = kthread_create(bufq_bench_consumer, &pc, "bufq-bench-c");
+	for (i = 0; i < 2; i++) {
+		if (IS_ERR(t[i]))
+			return PTR_ERR(t[i]);	/* leaves the other; bench only */
+		kthread_bind(t[i], i);
+	}
+	t0 = ktime_get_ns();
+	pc.deadline = jiffies + msecs_to_jiffies(bufq_bench_ms);
+	wake_up_process(t[0]);
+	wake_up_process(t[1]);
+	wait_for_completion(&pc.done[0]);
+	wait_for_completion(&pc.done[1]);
+	ns = ktime_get_ns() - t0;
+	pr_info("twothread %s %llu buffers/s\n", impl->name,
+		div64_u64(pc.count * NSEC_PER_SEC, ns));
+	return 0;
+}
+
+static int bufq_bench_run(const struct bufq_bench_impl *impl)
+{
+	static const unsigned int batches[] = { 8, 32, 256 };
+	int i, ret;
+
+	ret = impl->setup();
+	if (ret)
+		return ret;
+	if (impl->setup == bufq_bench_bufq_setup) {
+		struct bufq_stats st;
+
+		bufq_get_stats(bufq_bench_q, &st);
+		pr_info("metadata bufq %u bytes/buffer\n", st.overhead);
+	}
+	ret = bufq_bench_single(impl);
+	for (i = 0; !ret && i < ARRAY_SIZE(batches); i++)
+		ret = bufq_bench_bulk(impl, batches[i]);
+	if (!ret)
+		ret = bufq_bench_two(impl);
+	impl->teardown();
+	return ret;
+}
+
+static int __init bufq_bench_init(void)
+{
+	int i, ret;
+
+	for (i = 0; i < ARRAY_SIZE(bufq_bench_impls); i++) {
+		ret = bufq_bench_run(&bufq_bench_impls[i]);
+		if (ret) {
+			pr_err("%s failed: %d\n", bufq_bench_impls[i].name, ret);
+			return ret;
+		}
+	}
+	pr_info("done\n");
+	return 0;
+}
+
+static void __exit bufq_bench_exit(void)
+{
+}
+
+module_init(bufq_bench_init);
+module_exit(bufq_bench_exit);
+
+MODULE_DESCRIPTION("bufq benchmarks against kernel alternatives");
+MODULE_LICENSE("GPL");

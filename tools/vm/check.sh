@@ -1,0 +1,67 @@
+#!/bin/bash
+# `make check`: build the debug kernel (cached), the modules and the static
+# kselftests, boot them in QEMU (TCG) and judge the logs.
+# Ends with the line "N passed, N failed"; exits non-zero on any failure.
+# Env: SELFTESTS (space-separated kselftest sources; default tests/*_test.c),
+# BUFQ_MODDIR (module tree to test; default the repo),
+# BUFQ_TIMEOUT (seconds for the whole VM run; default 1200).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+out=$ROOT/build/check
+stage=$out/stage
+
+setup_kernel
+
+rm -rf "$out" && mkdir -p "$stage/modules" "$stage/tests"
+: >"$stage/plan"
+
+say "modules (W=1) in $MODDIR"
+if ! make -C "$MODDIR" KDIR="$KBUILD" W=1 >"$out/build.log" 2>&1; then
+	cat "$out/build.log"
+	echo "module build failed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+# modules.order keeps Kbuild's obj-m order (bufq before its tests).
+while read -r obj; do
+	case $obj in /*) ko=${obj%.o}.ko ;; *) ko=$MODDIR/${obj%.o}.ko ;; esac
+	name=$(basename "$ko" .ko)
+	cp "$ko" "$stage/modules/"
+	if objdump -h "$ko" | grep -q kunit_test_suites; then
+		echo "kunit $name" >>"$stage/plan"
+	else
+		echo "module $name" >>"$stage/plan"
+	fi
+done <"$MODDIR/modules.order"
+# Plain modules first (KUnit modules and selftests may need them).
+sort -s -k1,1r "$stage/plan" -o "$stage/plan"
+
+# User-space kselftests: every listed source becomes one static binary.
+for t in $SELFTESTS; do
+	name=$(basename "$t" .c)
+	say "selftest $name"
+	if ! build_selftest "$t" "$stage/tests/$name" >>"$out/build.log" 2>&1; then
+		cat "$out/build.log"
+		echo "selftest $name: build failed"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+	echo "test $name" >>"$stage/plan"
+done
+# Warnings do not stop the run (`make lint` fails on them), but show them.
+grep -E 'warning:|error:' "$out/build.log" >&2 || true
+
+"$ROOT/tools/vm/initramfs.sh" "$out/initramfs.cpio.gz" "$stage"
+
+say "boot (log: ${out#"$ROOT"/}/console.log, tests.log)"
+start=$(date +%s)
+rc=0
+timeout "${BUFQ_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -smp 2 -m 2G \
+	-nodefaults -display none -monitor none -no-reboot \
+	-kernel "$KBUILD/arch/x86/boot/bzImage" -initrd "$out/initramfs.cpio.gz" \
+	-serial "file:$out/console.log" -serial "file:$out/tests.log" \
+	-append "console=ttyS0 panic=-1 printk.devkmsg=on" || rc=$?
+say "VM ran $(($(date +%s) - start)) s, exit $rc"
+
+exec python3 "$ROOT/tools/vm/scan-log.py" --qemu-rc "$rc" "$stage/plan" \
+	"$out/console.log" "$out/tests.log"

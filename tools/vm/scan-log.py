@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""Judge a `make check` VM run.
+
+Reads the plan (what the guest was asked to do), the console log (kernel log
+with KUnit KTAP and the guest's "bufq-init:" markers) and the tests log
+(kselftest TAP and the kmemleak report). Counts leaf test cases (each
+parameter of a parameterized KUnit case counts), plus one failed "check" per
+problem: sanitizer/lockdep/WARNING reports, kmemleak leaks, failed
+insmod/rmmod, missing or incomplete results, a crash or a timeout.
+
+A WARNING splat is allowed only if it starts between the console lines
+"bufq-test: expect WARNING begin" and "bufq-test: expect WARNING end"
+(printk, or a write(2) to /dev/kmsg from user space); it runs up to its
+"---[ end trace" line. A bare stack dump (dump_stack(), e.g. from an
+injected allocation failure) is allowed there too. BUG/KASAN/UBSAN/lockdep
+and the like are never allowed.
+
+Prints a per-suite summary and, last, "N passed, N failed".
+Exit status 0 only if nothing failed and something passed.
+"""
+import argparse
+import re
+import sys
+
+TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\] ?")
+RESULT = re.compile(r"^( *)(ok|not ok) \d+(?: -)? ?([^#]*?)\s*(?:#\s*(SKIP|TODO)\b.*)?$")
+PLAN = re.compile(r"^( *)1\.\.(\d+)\s*$")
+
+# Console patterns that fail the run, first match wins; (name, regex).
+BAD = [
+    ("KASAN", re.compile(r"BUG: KASAN:")),
+    ("UBSAN", re.compile(r"\bUBSAN:")),
+    ("lockdep", re.compile(
+        r"WARNING: (possible circular locking|possible recursive locking|"
+        r"inconsistent lock state|possible irq lock inversion|"
+        r"bad unlock balance|held lock freed|lock held when returning|"
+        r"suspicious RCU usage|nested lock|possible .*locking)"
+        r"|INFO: possible .*locking|DEBUG_LOCKS_WARN_ON|"
+        r"BUG: (looking up invalid subclass|key .* has not been registered|"
+        r"MAX_LOCK|MAX_STACK_TRACE)")),
+    ("list corruption", re.compile(r"list_(add|del) corruption|list corruption")),
+    ("kernel panic", re.compile(r"Kernel panic")),
+    ("Oops", re.compile(r"\bOops\b|general protection fault|kernel BUG at|"
+                        r"BUG: unable to handle")),
+    ("BUG", re.compile(r"\bBUG:")),
+    ("stall", re.compile(r"rcu.*detected stalls|INFO: task .* blocked for more")),
+]
+WARN = re.compile(r"WARNING: CPU: \d+ PID: \d+ at ")
+OTHER_WARN = re.compile(r"WARNING:|Call Trace:")
+END_TRACE = re.compile(r"---\[ end trace")
+CUT_HERE = "------------[ cut here ]------------"
+# kmemleak reports that are the kernel's, not ours: (why, backtrace prefix).
+KNOWN_LEAKS = [
+    # 6.12 sysfs_slab_add(): when kobject_init_and_add() or
+    # sysfs_create_group() fails (fault injection in kmem_cache_create()),
+    # the error path never kobject_put()s, so the kobject name leaks.
+    ("6.12 sysfs_slab_add error path", "__kmalloc_node_track_caller_noprof < "
+     "kstrdup < kobject_set_name_vargs < kobject_init_and_add < sysfs_slab_add"),
+]
+WIN_BEGIN = "bufq-test: expect WARNING begin"
+WIN_END = "bufq-test: expect WARNING end"
+
+
+def clean(line):
+    return TIMESTAMP.sub("", line.rstrip("\r\n").replace("\r", ""))
+
+
+def parse_tap(lines):
+    """Parse (K)TAP with 4-space nesting.
+
+    Returns (leaves, problems): leaves are (name, "pass"|"fail"|"skip");
+    problems are strings (plan not met, results left open).
+    """
+    done = {}   # depth -> finished nodes at that depth: (name, status, leaves)
+    plan = {}   # depth -> announced count of results at that depth
+    problems = []
+    for line in lines:
+        m = PLAN.match(line)
+        if m:
+            plan[len(m.group(1)) // 4] = int(m.group(2))
+            continue
+        m = RESULT.match(line)
+        if not m:
+            continue
+        depth = len(m.group(1)) // 4
+        name = m.group(3).strip() or "?"
+        status = ("skip" if m.group(4) == "SKIP" else
+                  "pass" if m.group(2) == "ok" else "fail")
+        kids = done.pop(depth + 1, [])
+        want = plan.pop(depth + 1, None)
+        if want is not None and len(kids) != want:
+            problems.append(f"{name}: {len(kids)} of {want} results")
+        if kids:
+            leaves = [(f"{name}.{n}", s) for _, _, kl in kids for n, s in kl]
+            if status == "fail" and all(s != "fail" for _, s in leaves):
+                problems.append(f"{name}: failed outside its cases")
+        else:
+            leaves = [(name, status)]
+        done.setdefault(depth, []).append((name, status, leaves))
+    top = done.pop(0, [])
+    want = plan.pop(0, None)
+    if want is not None and len(top) != want:
+        problems.append(f"{len(top)} of {want} top-level results")
+    # Results of a run cut short (crash) still count, as do their problems.
+    for depth, nodes in sorted(done.items()):
+        problems.append("cut short after " + ", ".join(n for n, _, _ in nodes))
+        top += nodes
+    return [leaf for _, _, kl in top for leaf in kl], problems
+
+
+def scan_console(lines, checks):
+    """Append (check name, detail) for every bad report in the kernel log."""
+    in_window = False   # between the expect-WARNING markers
+    allowed = False     # inside an allowed WARNING splat
+    in_bad = False      # inside a reported splat: its Call Trace is not new
+    last_bad = -9       # line of the last report (a WARN() may follow it)
+    for no, line in enumerate(lines, 1):
+        if WIN_BEGIN in line or WIN_END in line:
+            in_window = WIN_BEGIN in line
+            continue
+        if CUT_HERE in line:    # a new splat begins
+            allowed = in_bad = False
+            continue
+        hit = next((n for n, rx in BAD if rx.search(line)), None)
+        where = f"console.log:{no}: {line.strip()}"
+        if hit:
+            checks.append((hit, where))
+            allowed, in_bad, last_bad = False, True, no
+        elif WARN.search(line):
+            if in_window:
+                allowed, in_bad = True, False
+            elif no - last_bad > 2:     # else: the WARN() that printed `hit`
+                checks.append(("WARNING outside window", where))
+                allowed, in_bad = False, True
+        elif OTHER_WARN.search(line) and not (
+                allowed or in_bad or (in_window and "Call Trace:" in line)):
+            checks.append(("unexpected " + line.strip().rstrip(":"), where))
+            in_bad = True
+        if END_TRACE.search(line):
+            allowed = in_bad = False
+
+
+def sections(lines, begin, end):
+    """Yield (name, body lines, end line or None) for marker-delimited runs."""
+    name, body = None, []
+    for line in lines:
+        if name is not None and (line + " ").startswith(f"{end} {name} ".replace("  ", " ")):
+            yield name, body, line
+            name = None
+        elif line.startswith(begin):
+            if name is not None:
+                yield name, body, None
+            name, body = line[len(begin):].strip(), []
+        elif name is not None:
+            body.append(line)
+    if name is not None:
+        yield name, body, None
+
+
+def print_details(suites, checks, console, limit=60):
+    """Show the log lines behind failures (bounded), ahead of the summary."""
+    out = []
+    for label, leaves, _, body in suites:
+        if all(st != "fail" for _, st in leaves):
+            continue
+        start = 0
+        for i, line in enumerate(body):
+            if line.lstrip().startswith("#  RUN"):      # kselftest case start
+                start = i
+            if re.search(r"(EXPECTATION|ASSERTION) FAILED|try (faulted|timed)",
+                         line):                         # KUnit failure text
+                out += [f"{label}: " + x for x in body[i:i + 4]]
+            elif RESULT.match(line) and line.lstrip().startswith("not ok") \
+                    and "#  RUN" in (body[start] if body else ""):
+                out += [f"{label}: " + x for x in body[start:i + 1][-15:]]
+                start = i
+    for name, detail in checks:
+        m = re.match(r"console\.log:(\d+):", detail)
+        if m and len(out) < limit:
+            no = max(int(m.group(1)) - 3, 1)
+            out += [f"console.log:{n}: {x}" for n, x in
+                    enumerate(console[no - 1:no + 14], no)]
+    if out:
+        print("---- details (full logs in build/check/) ----")
+        print("\n".join(out[:limit]))
+        print("----")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--qemu-rc", type=int, default=0)
+    ap.add_argument("plan")
+    ap.add_argument("console")
+    ap.add_argument("tests")
+    a = ap.parse_args()
+
+    plan = [ln.split() for ln in open(a.plan) if ln.strip()]
+    with open(a.console, errors="replace") as f:
+        console = [clean(ln) for ln in f]
+    with open(a.tests, errors="replace") as f:
+        tests = [clean(ln) for ln in f]
+
+    checks = []   # (name, detail): each one is a failure
+    suites = []   # (label, leaves, problems)
+
+    # Guest progress markers, e.g. "bufq-init: insmod bufq rc=0".
+    marks = {}
+    for line in console:
+        m = re.match(r"bufq-init: (\w+ \S+) rc=(-?\d+)$", line)
+        if m:
+            marks[m.group(1)] = int(m.group(2))
+    if a.qemu_rc == 124:
+        checks.append(("timeout", "VM killed by timeout"))
+    elif a.qemu_rc != 0:
+        checks.append(("qemu", f"qemu exited {a.qemu_rc}"))
+    if "bufq-init: done" not in console:
+        checks.append(("guest did not finish", "no 'bufq-init: done' marker"))
+
+    # KUnit: the KTAP between "insmod NAME" and "insmod NAME rc=" markers.
+    ktap = dict((n, b) for n, b, _ in sections(console, "bufq-init: insmod",
+                                                "bufq-init: insmod"))
+    for kind, name in plan:
+        if kind in ("module", "kunit"):
+            rc = marks.get(f"insmod {name}")
+            if rc != 0:
+                checks.append((f"insmod {name}",
+                               "did not return" if rc is None else f"rc={rc}"))
+            elif f"rmmod {name}" not in marks:
+                checks.append((f"rmmod {name}", "not run"))
+            elif marks[f"rmmod {name}"] != 0:
+                checks.append((f"rmmod {name}", f"rc={marks[f'rmmod {name}']}"))
+        if kind == "kunit":
+            leaves, problems = parse_tap(ktap.get(name, []))
+            if not leaves:
+                problems.append("no KUnit results")
+            suites.append((f"kunit {name}", leaves, problems, ktap.get(name, [])))
+
+    # kselftests: TAP between begin/end markers on the tests port.
+    runs = {n: (b, e) for n, b, e in sections(tests, "bufq-selftest: begin",
+                                              "bufq-selftest: end")}
+    for kind, name in plan:
+        if kind != "test":
+            continue
+        body, end = runs.get(name, ([], None))
+        leaves, problems = parse_tap(body)
+        if not leaves:
+            problems.append("no results")
+        if end is None:
+            problems.append("did not finish")
+        elif not end.endswith(" rc=0") and all(s != "fail" for _, s in leaves):
+            problems.append(f"exit status {end.rsplit('rc=', 1)[1]}")
+        suites.append((f"selftest {name}", leaves, problems, body))
+
+    # kmemleak report (after the modules were unloaded): one check per object.
+    ignored = {}
+    reports = [b for _, b, _ in sections(tests, "bufq-kmemleak: begin",
+                                         "bufq-kmemleak: end")]
+    if not reports and "bufq-init: done" in console:
+        checks.append(("kmemleak", "no report"))
+    for body in reports:
+        for i, line in enumerate(body):
+            if not line.startswith("unreferenced object"):
+                continue
+            rest = body[i + 1:]
+            end = next((j for j, x in enumerate(rest)
+                        if x.startswith("unreferenced object")), len(rest))
+            comm = next((x.strip() for x in rest[:end] if "comm " in x), "")
+            frames = [x.strip().split("+")[0] for x in rest[:end]
+                      if re.match(r"^\s*[\w.]+\+0x", x)][:5]
+            trace = " < ".join(frames)
+            known = next((why for why, t in KNOWN_LEAKS
+                          if trace.startswith(t)), None)
+            if known:
+                ignored[known] = ignored.get(known, 0) + 1
+            else:
+                checks.append(("kmemleak",
+                               f"{line.rstrip(':')} {comm}: {trace}"))
+    scan_console(console, checks)
+
+    print_details(suites, checks, console)
+    passed = failed = skipped = 0
+    for label, leaves, problems, _ in suites:
+        p = sum(s == "pass" for _, s in leaves)
+        f = sum(s == "fail" for _, s in leaves)
+        s = sum(s == "skip" for _, s in leaves)
+        print(f"{label}: {p} passed, {f} failed, {s} skipped")
+        for n, st in leaves:
+            if st != "pass":
+                print(f"  {st.upper()} {n}")
+        for pr in problems:
+            print(f"  FAIL {pr}")
+        passed, failed, skipped = passed + p, failed + f + len(problems), skipped + s
+    for name, detail in checks:
+        print(f"check FAIL {name}: {detail}")
+    for why, n in ignored.items():
+        print(f"kmemleak: ignored {n} known kernel leak(s): {why}")
+    failed += len(checks)
+    if checks:
+        print(f"checks: {len(checks)} failed")
+    else:
+        print("checks: clean (no sanitizer, lockdep, WARNING, leak, or crash report)")
+    if skipped:
+        print(f"skipped: {skipped}")
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 and passed > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
