@@ -49,14 +49,6 @@ WARN = re.compile(r"WARNING: CPU: \d+ PID: \d+ at ")
 OTHER_WARN = re.compile(r"WARNING:|Call Trace:")
 END_TRACE = re.compile(r"---\[ end trace")
 CUT_HERE = "------------[ cut here ]------------"
-# kmemleak reports that are the kernel's, not ours: (why, backtrace prefix).
-KNOWN_LEAKS = [
-    # 6.12 sysfs_slab_add(): when kobject_init_and_add() or
-    # sysfs_create_group() fails (fault injection in kmem_cache_create()),
-    # the error path never kobject_put()s, so the kobject name leaks.
-    ("6.12 sysfs_slab_add error path", "__kmalloc_node_track_caller_noprof < "
-     "kstrdup < kobject_set_name_vargs < kobject_init_and_add < sysfs_slab_add"),
-]
 WIN_BEGIN = "bufq-test: expect WARNING begin"
 WIN_END = "bufq-test: expect WARNING end"
 
@@ -132,8 +124,7 @@ def scan_console(lines, checks):
             elif no - last_bad > 2:     # else: the WARN() that printed `hit`
                 checks.append(("WARNING outside window", where))
                 allowed, in_bad = False, True
-        elif OTHER_WARN.search(line) and not (
-                allowed or in_bad or (in_window and "Call Trace:" in line)):
+        elif OTHER_WARN.search(line) and not (allowed or in_bad):
             checks.append(("unexpected " + line.strip().rstrip(":"), where))
             in_bad = True
         if END_TRACE.search(line):
@@ -252,7 +243,6 @@ def main():
         suites.append((f"selftest {name}", leaves, problems, body))
 
     # kmemleak report (after the modules were unloaded): one check per object.
-    ignored = {}
     reports = [b for _, b, _ in sections(tests, "bufq-kmemleak: begin",
                                          "bufq-kmemleak: end")]
     if not reports and "bufq-init: done" in console:
@@ -268,13 +258,7 @@ def main():
             frames = [x.strip().split("+")[0] for x in rest[:end]
                       if re.match(r"^\s*[\w.]+\+0x", x)][:5]
             trace = " < ".join(frames)
-            known = next((why for why, t in KNOWN_LEAKS
-                          if trace.startswith(t)), None)
-            if known:
-                ignored[known] = ignored.get(known, 0) + 1
-            else:
-                checks.append(("kmemleak",
-                               f"{line.rstrip(':')} {comm}: {trace}"))
+            checks.append(("kmemleak", f"{line.rstrip(':')} {comm}: {trace}"))
     scan_console(console, checks)
 
     print_details(suites, checks, console)
@@ -292,8 +276,6 @@ def main():
         passed, failed, skipped = passed + p, failed + f + len(problems), skipped + s
     for name, detail in checks:
         print(f"check FAIL {name}: {detail}")
-    for why, n in ignored.items():
-        print(f"kmemleak: ignored {n} known kernel leak(s): {why}")
     failed += len(checks)
     if checks:
         print(f"checks: {len(checks)} failed")
