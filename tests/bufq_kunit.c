@@ -1588,17 +1588,20 @@ static void bufq_test_poll(struct kunit *test)
 	cfg.max_buffers = 2;
 	q = bufq_test_create(test, &cfg);
 
-	KUNIT_EXPECT_EQ(test, bufq_poll(q, NULL, NULL), EPOLLOUT | EPOLLWRNORM);
+	KUNIT_EXPECT_TRUE(test, bufq_poll(q, NULL, NULL) ==
+			  (EPOLLOUT | EPOLLWRNORM));
 	a = bufq_test_fetch(test, q);
 	/* No free buffer, but room to grow. */
-	KUNIT_EXPECT_EQ(test, bufq_poll(q, NULL, NULL), EPOLLOUT | EPOLLWRNORM);
+	KUNIT_EXPECT_TRUE(test, bufq_poll(q, NULL, NULL) ==
+			  (EPOLLOUT | EPOLLWRNORM));
 	b = bufq_test_fetch(test, q);
-	KUNIT_EXPECT_EQ(test, bufq_poll(q, NULL, NULL), 0);
+	KUNIT_EXPECT_TRUE(test, !bufq_poll(q, NULL, NULL));
 	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, a), 0);
-	KUNIT_EXPECT_EQ(test, bufq_poll(q, NULL, NULL), EPOLLIN | EPOLLRDNORM);
+	KUNIT_EXPECT_TRUE(test, bufq_poll(q, NULL, NULL) ==
+			  (EPOLLIN | EPOLLRDNORM));
 	KUNIT_EXPECT_EQ(test, bufq_reuse(q, b), 0);
-	KUNIT_EXPECT_EQ(test, bufq_poll(q, NULL, NULL),
-			EPOLLIN | EPOLLRDNORM | EPOLLOUT | EPOLLWRNORM);
+	KUNIT_EXPECT_TRUE(test, bufq_poll(q, NULL, NULL) ==
+			  (EPOLLIN | EPOLLRDNORM | EPOLLOUT | EPOLLWRNORM));
 	KUNIT_EXPECT_EQ(test, bufq_test_drain(test, q), 1);
 }
 

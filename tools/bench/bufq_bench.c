@@ -172,8 +172,9 @@ static mempool_t *bufq_bench_pool;
 
 static int bufq_bench_mempool_setup(void)
 {
-	bufq_bench_pool = mempool_create_kmalloc_pool(BUFQ_BENCH_NBUF,
-					sizeof(struct bufq_bench_node));
+	bufq_bench_pool =
+		mempool_create_kmalloc_pool(BUFQ_BENCH_NBUF,
+					    sizeof(struct bufq_bench_node));
 	return bufq_bench_pool ? 0 : -ENOMEM;
 }
 
