@@ -36,4 +36,12 @@ demo:
 vm-shell:
 	@tools/vm/demo.sh --shell
 
-.PHONY: all modules clean check lint bufqctl demo vm-shell
+# Benchmarks in the stock kernel: prints the table; `make bench-update`
+# also rewrites docs/benchmarks.md and its chart. See tools/bench/bench.sh.
+bench:
+	@tools/bench/bench.sh
+
+bench-update:
+	@tools/bench/bench.sh --update
+
+.PHONY: all modules clean check lint bufqctl demo vm-shell bench bench-update

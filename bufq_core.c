@@ -2,15 +2,26 @@
 /*
  * bufq - a producer/consumer buffer queue, ported from DMF_BufferQueue
  *
- * Locking: the producer side (free_list, nr_free, total, dead, high_water,
- * grown, fetch_failed) is under free_lock; the consumer side (work_list,
+ * Locking: the producer side (free_bufs, nr_free, total, pending, dead,
+ * high_water, grown) is under free_lock; the consumer side (work_list,
  * nr_queued, every struct bufq_timed, arming q->timer) under work_lock.
  * Both are irq-safe spinlocks and no path holds both, so there is no
  * nesting between them. The timer base lock nests inside work_lock.
  *
- * A buffer's state moves out of BUFQ_STATE_HELD only by cmpxchg in
- * bufq_claim(), so two racing hand-ins of one buffer cannot both win; the
- * other transitions happen under the lock of the list the buffer leaves.
+ * A buffer's state leaves BUFQ_STATE_HELD only by the hand of its owner,
+ * in bufq_claim(); the other transitions happen under the lock of the list
+ * the buffer leaves. The check catches a buffer handed in twice, as DMF
+ * does, but not two hand-ins of one buffer racing on two CPUs: that would
+ * cost an atomic operation per hand-in on the fast path.
+ *
+ * nr_free and nr_queued are also read without their lock, so that a fetch
+ * or dequeue that must fail does not take a lock a busy peer needs.
+ *
+ * The producer list is a stack of pointers, not a list_head: it never
+ * holds more than buffer_count buffers (DMF's rule: growth beyond it is
+ * freed on reuse), so an array of buffer_count suffices, a fetch or reuse
+ * touches no other buffer, and the most recently reused, cache-hot buffer
+ * is fetched first.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -22,6 +33,7 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/unaligned.h>
+#include <linux/wait_bit.h>
 
 #include "bufq_core.h"
 
@@ -53,11 +65,15 @@ static bool bufq_sentinels_ok(const struct bufq *q, struct bufq_buf *b)
 }
 
 /*
+ * The hot paths are __always_inline: each call is then one frame, which
+ * counts where returns are mitigated (retbleed, SRSO) and calls are not free.
+ *
  * Take a client-held buffer from the client, moving it to @to. Refuses,
  * with one WARN and nothing changed, a buffer that is not this queue's, not
- * held, or whose sentinels were overwritten.
+ * held, or whose sentinels were overwritten. No lock: the caller owns @buf.
  */
-static struct bufq_buf *bufq_claim(struct bufq *q, void *buf, u32 to)
+static __always_inline struct bufq_buf *bufq_claim(struct bufq *q, void *buf,
+						   u32 to)
 {
 	struct bufq_buf *b = bufq_buf_of(buf);
 	const char *why;
@@ -66,10 +82,14 @@ static struct bufq_buf *bufq_claim(struct bufq *q, void *buf, u32 to)
 		why = "not from this queue";
 	else if (!bufq_sentinels_ok(q, b))
 		why = "overrun (sentinel overwritten)";
-	else if (!try_cmpxchg(&b->state, &(u32){ BUFQ_STATE_HELD }, to))
+	else if (READ_ONCE(b->state) != BUFQ_STATE_HELD)
 		why = "not held by the client";
 	else
+		why = NULL;
+	if (!why) {
+		WRITE_ONCE(b->state, to);
 		return b;
+	}
 	WARN(1, "bufq %s: refused buffer %p: %s\n", q->name, buf, why);
 	return NULL;
 }
@@ -80,6 +100,8 @@ static void bufq_free_cache(struct bufq *q)
 	const char *name = q->name;
 
 	kmem_cache_destroy(q->cache);
+	free_percpu(q->fetch_failed);
+	kfree(q->free_bufs);
 	kfree(name);
 }
 
@@ -92,33 +114,29 @@ static void bufq_release_work(struct work_struct *work)
 }
 
 /*
- * The last buffer of a dead queue is gone. A queue from bufq_create() is
- * released from a workqueue, since kmem_cache_destroy() sleeps; bufq_exit()
- * is woken, under free_lock so that it cannot free @q before the wake-up
- * is done. The caller must not touch @q afterwards.
+ * Caller holds free_lock. @n buffers (or reservations) that total counted
+ * are gone for good, their memory already freed: total is what keeps a
+ * dead queue alive, so it drops only after the last access to a buffer.
+ * The last one of a dead queue wakes bufq_exit(), under the lock so that
+ * it cannot free @q before the wake-up is done.
+ * Return: true if the caller must release a queue from bufq_create(); it
+ * must not touch @q after dropping free_lock otherwise.
  */
-static void bufq_last_gone(struct bufq *q)
+static bool __bufq_uncount(struct bufq *q, unsigned int n)
 {
-	unsigned long flags;
-
-	if (q->allocated) {
-		queue_work(bufq_wq, &q->release_work);
-		return;
-	}
-	spin_lock_irqsave(&q->free_lock, flags);
-	q->drained = true;
-	wake_up(&q->free_wait);
-	spin_unlock_irqrestore(&q->free_lock, flags);
+	q->total -= n;
+	q->pending -= n;
+	if (!q->dead || q->total)
+		return false;
+	if (!q->allocated)
+		wake_up(&q->free_wait);
+	return q->allocated;
 }
 
-/*
- * Caller holds free_lock. A buffer leaves the queue for good.
- * Return: true if it was the last one of a dead queue.
- */
-static bool __bufq_uncount(struct bufq *q)
+/* kmem_cache_destroy() sleeps: release from a workqueue. */
+static void bufq_release(struct bufq *q)
 {
-	q->total--;
-	return q->dead && !q->total;
+	queue_work(bufq_wq, &q->release_work);
 }
 
 static struct bufq_buf *bufq_alloc_buf(struct bufq *q, gfp_t gfp)
@@ -135,46 +153,81 @@ static struct bufq_buf *bufq_alloc_buf(struct bufq *q, gfp_t gfp)
 	return b;
 }
 
-/* Wake fetchers: a buffer was freed up, or room to grow. */
-static void bufq_wake_fetchers(struct bufq *q)
+/*
+ * Caller holds free_lock and made a buffer free, or room to grow. Waking
+ * under the lock keeps @q alive for it (see __bufq_uncount()).
+ */
+static void __bufq_wake_fetchers(struct bufq *q)
 {
 	/*
 	 * No barrier: a waiter queues itself on free_wait before it tests
-	 * its condition under free_lock (bufq_fetch_wait()), and we changed
+	 * its condition under free_lock (bufq_fetchable()), and we change
 	 * the state under free_lock before testing free_wait.
 	 */
 	if (waitqueue_active(&q->free_wait))
 		wake_up(&q->free_wait);
 }
 
+/* Caller holds free_lock. Would freeing a buffer keep buffer_count? */
+static bool __bufq_may_shrink(const struct bufq *q)
+{
+	return q->total - q->pending > q->buffer_count;
+}
+
 /*
- * Return buffers the caller owns, cleanup done, to the producer list. Those
- * past buffer_count (lookaside shrink), or of a dead queue, are freed.
+ * Caller holds free_lock and owns @b, which is on no list. Put it on the
+ * producer list, or, past buffer_count (lookaside shrink) or on a dead
+ * queue, count it as pending and return false: the caller frees it.
  */
-static void bufq_put_free_list(struct bufq *q, struct list_head *list)
+static bool __bufq_keep(struct bufq *q, struct bufq_buf *b)
+{
+	if (unlikely(q->dead || __bufq_may_shrink(q))) {
+		q->pending++;	/* still counted until freed */
+		return false;
+	}
+	/* Room: nr_free < total - pending <= buffer_count, as b is counted. */
+	b->state = BUFQ_STATE_FREE;
+	q->free_bufs[q->nr_free++] = b;
+	return true;
+}
+
+/* Free the @n buffers on @list that __bufq_keep() refused. */
+static void bufq_drop(struct bufq *q, struct list_head *list, unsigned int n)
 {
 	struct bufq_buf *b, *tmp;
 	unsigned long flags;
-	bool last = false;
-
-	spin_lock_irqsave(&q->free_lock, flags);
-	list_for_each_entry_safe(b, tmp, list, node) {
-		if (unlikely(q->dead || q->total > q->buffer_count)) {
-			last = __bufq_uncount(q);
-			continue;	/* stays on @list, freed below */
-		}
-		b->state = BUFQ_STATE_FREE;
-		list_move_tail(&b->node, &q->free_list);
-		q->nr_free++;
-	}
-	spin_unlock_irqrestore(&q->free_lock, flags);
+	bool release;
 
 	list_for_each_entry_safe(b, tmp, list, node)
 		kmem_cache_free(q->cache, b);
-	if (last)
-		bufq_last_gone(q);
-	else
-		bufq_wake_fetchers(q);
+	spin_lock_irqsave(&q->free_lock, flags);
+	release = __bufq_uncount(q, n);
+	__bufq_wake_fetchers(q);	/* room to grow */
+	spin_unlock_irqrestore(&q->free_lock, flags);
+	if (release)
+		bufq_release(q);
+}
+
+/* Return buffers the caller owns, cleanup done, to the producer list. */
+static void bufq_put_free_list(struct bufq *q, struct list_head *list)
+{
+	struct bufq_buf *b, *tmp;
+	unsigned int n = 0;
+	unsigned long flags;
+	LIST_HEAD(drop);
+
+	spin_lock_irqsave(&q->free_lock, flags);
+	list_for_each_entry_safe(b, tmp, list, node) {
+		list_del(&b->node);
+		if (!__bufq_keep(q, b)) {
+			list_add(&b->node, &drop);
+			n++;
+		}
+	}
+	__bufq_wake_fetchers(q);
+	spin_unlock_irqrestore(&q->free_lock, flags);
+	if (n)
+		bufq_drop(q, &drop, n);
 }
 
 static void bufq_cleanup(struct bufq *q, struct bufq_buf *b)
@@ -183,26 +236,35 @@ static void bufq_cleanup(struct bufq *q, struct bufq_buf *b)
 		q->reuse_cleanup(q, b->data, bufq_ctx_of(q, b));
 }
 
-static void bufq_put_free(struct bufq *q, struct bufq_buf *b)
+static __always_inline void bufq_put_free(struct bufq *q, struct bufq_buf *b)
 {
-	LIST_HEAD(one);
+	unsigned long flags;
+	LIST_HEAD(drop);
+	bool kept;
 
 	bufq_cleanup(q, b);
-	list_add(&b->node, &one);
-	bufq_put_free_list(q, &one);
+	spin_lock_irqsave(&q->free_lock, flags);
+	kept = __bufq_keep(q, b);
+	if (kept)
+		__bufq_wake_fetchers(q);
+	spin_unlock_irqrestore(&q->free_lock, flags);
+	if (!kept) {
+		list_add(&b->node, &drop);
+		bufq_drop(q, &drop, 1);
+	}
 }
 
 static int bufq_layout(struct bufq *q, const struct bufq_config *cfg,
 		       unsigned int *objsize)
 {
-	size_t ctx, timer, size;
+	u64 ctx, timer, size;
 
 	if (!cfg || (!cfg->buffer_count && !cfg->lookaside) ||
 	    (cfg->max_buffers && cfg->max_buffers < cfg->buffer_count))
 		return -EINVAL;
 
 	/* data, u32 sentinel, context (8-aligned), u32 sentinel, timer */
-	ctx = ALIGN((size_t)cfg->buffer_size + sizeof(u32), 8);
+	ctx = ALIGN((u64)cfg->buffer_size + sizeof(u32), 8);
 	timer = ALIGN(ctx + cfg->context_size + sizeof(u32), 8);
 	size = sizeof(struct bufq_buf) + timer;
 	if (cfg->with_timer)
@@ -231,15 +293,14 @@ static void bufq_init_fields(struct bufq *q, const struct bufq_config *cfg)
 	q->priv = cfg->priv;
 	q->allocated = false;
 	q->dead = false;
-	q->drained = false;
 	q->total = 0;
+	q->pending = 0;
+	atomic_set(&q->waiters, 0);
 	q->nr_free = 0;
 	q->nr_queued = 0;
 	q->high_water = 0;
 	q->grown = 0;
-	q->fetch_failed = 0;
 	spin_lock_init(&q->free_lock);
-	INIT_LIST_HEAD(&q->free_list);
 	init_waitqueue_head(&q->free_wait);
 	spin_lock_init(&q->work_lock);
 	INIT_LIST_HEAD(&q->work_list);
@@ -248,6 +309,27 @@ static void bufq_init_fields(struct bufq *q, const struct bufq_config *cfg)
 }
 
 static void bufq_timer_fire(struct timer_list *t);
+
+/* Put @n new buffers on the empty producer list of a queue being made. */
+static int bufq_fill(struct bufq *q, unsigned int n, gfp_t gfp)
+{
+	struct bufq_buf *b;
+
+	for (; q->total < n; q->total++, q->nr_free++) {
+		b = bufq_alloc_buf(q, gfp);
+		if (!b)
+			goto fail;
+		b->state = BUFQ_STATE_FREE;
+		q->free_bufs[q->nr_free] = b;
+	}
+	return 0;
+
+fail:
+	while (q->nr_free)
+		kmem_cache_free(q->cache, q->free_bufs[--q->nr_free]);
+	q->total = 0;
+	return -ENOMEM;
+}
 
 /**
  * bufq_init - initialize a queue embedded in a caller's structure
@@ -264,10 +346,9 @@ static void bufq_timer_fire(struct timer_list *t);
  */
 int bufq_init(struct bufq *q, const struct bufq_config *cfg)
 {
-	unsigned int objsize, i;
 	slab_flags_t sflags = SLAB_HWCACHE_ALIGN;
 	gfp_t gfp = GFP_KERNEL;
-	struct bufq_buf *b;
+	unsigned int objsize;
 	int ret;
 
 	ret = bufq_layout(q, cfg, &objsize);
@@ -284,32 +365,38 @@ int bufq_init(struct bufq *q, const struct bufq_config *cfg)
 		sflags |= SLAB_ACCOUNT;
 		gfp |= __GFP_ACCOUNT;
 	}
-	q->cache = kmem_cache_create(q->name, objsize, 8, sflags, NULL);
-	if (!q->cache) {
+	q->free_bufs = kmalloc_array(cfg->buffer_count, sizeof(*q->free_bufs),
+				     gfp);
+	if (!q->free_bufs && cfg->buffer_count) {
 		ret = -ENOMEM;
 		goto out_name;
 	}
-
-	for (i = 0; i < cfg->buffer_count; i++) {
-		b = bufq_alloc_buf(q, gfp);
-		if (!b) {
-			ret = -ENOMEM;
-			goto out_free;
-		}
-		b->state = BUFQ_STATE_FREE;
-		list_add_tail(&b->node, &q->free_list);
+	q->fetch_failed = alloc_percpu_gfp(unsigned long, gfp);
+	if (!q->fetch_failed) {
+		ret = -ENOMEM;
+		goto out_bufs;
 	}
-	q->nr_free = cfg->buffer_count;
-	q->total = cfg->buffer_count;
+	/* Clients copy to and from user space in the data and context areas. */
+	q->cache = kmem_cache_create_usercopy(q->name, objsize, 8, sflags,
+					      offsetof(struct bufq_buf, data),
+					      q->ctx_offset + q->context_size,
+					      NULL);
+	if (!q->cache) {
+		ret = -ENOMEM;
+		goto out_percpu;
+	}
+
+	ret = bufq_fill(q, cfg->buffer_count, gfp);
+	if (ret)
+		goto out_cache;
 	return 0;
 
-out_free:
-	while ((b = list_first_entry_or_null(&q->free_list, struct bufq_buf,
-					     node))) {
-		list_del(&b->node);
-		kmem_cache_free(q->cache, b);
-	}
+out_cache:
 	kmem_cache_destroy(q->cache);
+out_percpu:
+	free_percpu(q->fetch_failed);
+out_bufs:
+	kfree(q->free_bufs);
 out_name:
 	kfree(q->name);
 	return ret;
@@ -348,36 +435,37 @@ EXPORT_SYMBOL_GPL(bufq_create);
  */
 static bool bufq_shutdown(struct bufq *q)
 {
-	struct bufq_buf *b, *tmp;
 	unsigned long flags;
-	LIST_HEAD(freed);
+	unsigned int n, i;
 	bool idle;
 
 	/*
-	 * Count ourselves as a buffer, so that the flush, which frees what
-	 * it takes, cannot see the queue drained and release it under us.
+	 * Count ourselves as a buffer, so that no hand-in racing with us can
+	 * see the queue drained and release it while we still use it.
 	 */
 	spin_lock_irqsave(&q->free_lock, flags);
 	WRITE_ONCE(q->dead, true);
 	q->total++;
+	n = q->nr_free;		/* free_bufs[0..n) are ours now */
+	q->pending += n;
+	q->nr_free = 0;
 	spin_unlock_irqrestore(&q->free_lock, flags);
 
-	/* Enqueuers test dead under work_lock, so nothing is queued after this. */
+	/* Enqueuers test dead under work_lock: nothing is queued after this. */
 	bufq_flush(q);
 	timer_shutdown_sync(&q->timer);
+	for (i = 0; i < n; i++)
+		kmem_cache_free(q->cache, q->free_bufs[i]);
+	wake_up_all(&q->work_wait);
+	wake_up_all(&q->free_wait);
+	wait_var_event(&q->waiters, !atomic_read(&q->waiters));
 
 	spin_lock_irqsave(&q->free_lock, flags);
-	list_splice_init(&q->free_list, &freed);
-	q->total -= q->nr_free + 1;
-	q->nr_free = 0;
+	q->total -= n + 1;
+	q->pending -= n;
 	idle = !q->total;
-	q->drained = idle;
 	spin_unlock_irqrestore(&q->free_lock, flags);
-
-	list_for_each_entry_safe(b, tmp, &freed, node)
-		kmem_cache_free(q->cache, b);
-	wake_up_all(&q->free_wait);
-	wake_up_all(&q->work_wait);
+	/* Unless idle, the last hand-in releases @q: do not touch it. */
 	return idle;
 }
 
@@ -387,7 +475,7 @@ static bool bufq_drained(struct bufq *q)
 	bool drained;
 
 	spin_lock_irqsave(&q->free_lock, flags);
-	drained = q->drained;
+	drained = !q->total;
 	spin_unlock_irqrestore(&q->free_lock, flags);
 	return drained;
 }
@@ -397,10 +485,14 @@ static bool bufq_drained(struct bufq *q)
  * @q: the queue
  *
  * Queued buffers go through reuse_cleanup and are freed with the free
- * ones. Fetches and dequeues fail from now on. Waits until the client has
- * handed back every buffer it holds (by bufq_reuse() or bufq_enqueue()).
+ * ones. Fetches and dequeues fail with -ESHUTDOWN from now on (a fetch
+ * that was already growing the queue may still succeed); tasks asleep in
+ * bufq_fetch_wait() or bufq_dequeue_wait() are woken and waited for. Then
+ * waits, uninterruptibly and without bound, until the client has handed
+ * back every buffer it holds (by bufq_reuse() or bufq_enqueue()).
  *
- * Context: process context; sleeps.
+ * Context: process context; sleeps. No poll table may still reference
+ * the queue (call it from the file's release, not before).
  */
 void bufq_exit(struct bufq *q)
 {
@@ -414,8 +506,8 @@ EXPORT_SYMBOL_GPL(bufq_exit);
  * bufq_destroy - tear down a queue made by bufq_create()
  * @q: the queue, or NULL
  *
- * Like bufq_exit(), but does not wait: buffers still held by the client
- * keep the queue alive, and the last one handed back frees it.
+ * Like bufq_exit(), but does not wait for buffers: those still held by the
+ * client keep the queue alive, and the last one handed back frees it.
  * @q must not be used after that except to hand those buffers back.
  *
  * Context: process context; may sleep.
@@ -444,14 +536,14 @@ static int __bufq_take_free(struct bufq *q, struct bufq_buf **b)
 {
 	if (unlikely(q->dead))
 		return -ESHUTDOWN;
-	*b = list_first_entry_or_null(&q->free_list, struct bufq_buf, node);
-	if (*b) {
-		list_del(&(*b)->node);
-		q->nr_free--;
+	*b = NULL;
+	if (q->nr_free) {
+		*b = q->free_bufs[--q->nr_free];
 	} else if (__bufq_may_grow(q)) {
-		q->total++;
+		q->total++;	/* reserved: see bufq_grow() */
+		q->pending++;
 	} else {
-		q->fetch_failed++;
+		this_cpu_inc(*q->fetch_failed);
 		return -ENOBUFS;
 	}
 	q->high_water = max(q->high_water, q->total - q->nr_free);
@@ -463,20 +555,20 @@ static struct bufq_buf *bufq_grow(struct bufq *q)
 {
 	struct bufq_buf *b = bufq_alloc_buf(q, q->gfp);
 	unsigned long flags;
-	bool last = false;
+	bool release = false;
 
 	spin_lock_irqsave(&q->free_lock, flags);
 	if (b) {
+		q->pending--;
 		q->grown++;
 	} else {
-		q->fetch_failed++;
-		last = __bufq_uncount(q);
+		this_cpu_inc(*q->fetch_failed);
+		release = __bufq_uncount(q, 1);
+		__bufq_wake_fetchers(q);	/* the reservation is free again */
 	}
 	spin_unlock_irqrestore(&q->free_lock, flags);
-	if (last)
-		bufq_last_gone(q);
-	else if (!b)
-		bufq_wake_fetchers(q);	/* the reservation is free again */
+	if (release)
+		bufq_release(q);
 	return b;
 }
 
@@ -486,6 +578,15 @@ static int bufq_get(struct bufq *q, struct bufq_buf **bp)
 	unsigned long flags;
 	int ret;
 
+	/* Fail without the lock when nothing is free and nothing may grow. */
+	if (!READ_ONCE(q->nr_free) &&
+	    (!q->lookaside ||
+	     (q->max_buffers && READ_ONCE(q->total) >= q->max_buffers))) {
+		if (READ_ONCE(q->dead))
+			return -ESHUTDOWN;
+		this_cpu_inc(*q->fetch_failed);
+		return -ENOBUFS;
+	}
 	spin_lock_irqsave(&q->free_lock, flags);
 	ret = __bufq_take_free(q, &b);
 	spin_unlock_irqrestore(&q->free_lock, flags);
@@ -531,6 +632,22 @@ int bufq_fetch(struct bufq *q, void **buf, void **ctx)
 }
 EXPORT_SYMBOL_GPL(bufq_fetch);
 
+/*
+ * Sleepers in the *_wait() calls are counted, so that teardown can wake
+ * them and wait until they are gone before freeing the queue.
+ */
+static void bufq_wait_begin(struct bufq *q)
+{
+	atomic_inc(&q->waiters);
+}
+
+static void bufq_wait_end(struct bufq *q)
+{
+	/* The last access to @q: wake_up_var() only hashes the address. */
+	if (atomic_dec_and_test(&q->waiters))
+		wake_up_var(&q->waiters);
+}
+
 /* Would a fetch find or make a buffer, or fail for good? */
 static bool bufq_fetchable(struct bufq *q)
 {
@@ -561,19 +678,24 @@ int bufq_fetch_wait(struct bufq *q, void **buf, void **ctx)
 	int ret;
 
 	might_sleep();
+	bufq_wait_begin(q);
 	for (;;) {
 		/* Outside the wait: growth may allocate with a sleeping mask. */
 		ret = bufq_fetch(q, buf, ctx);
 		if (ret != -ENOBUFS)
-			return ret;
+			break;
 		/*
 		 * The condition takes free_lock after we are on free_wait,
-		 * which pairs with bufq_wake_fetchers() testing free_wait
+		 * which pairs with __bufq_wake_fetchers() testing free_wait
 		 * after its free_lock section.
 		 */
-		if (wait_event_interruptible(q->free_wait, bufq_fetchable(q)))
-			return -ERESTARTSYS;
+		if (wait_event_interruptible(q->free_wait, bufq_fetchable(q))) {
+			ret = -ERESTARTSYS;
+			break;
+		}
 	}
+	bufq_wait_end(q);
+	return ret;
 }
 EXPORT_SYMBOL_GPL(bufq_fetch_wait);
 
@@ -590,13 +712,13 @@ static void __bufq_arm(struct bufq *q, struct bufq_timed *t)
 static int __bufq_queue(struct bufq *q, struct bufq_buf *b, bool at_head,
 			struct bufq_timed *t)
 {
-	if (unlikely(q->dead))
+	if (unlikely(READ_ONCE(q->dead)))
 		return -ESHUTDOWN;
 	if (at_head)
 		list_add(&b->node, &q->work_list);
 	else
 		list_add_tail(&b->node, &q->work_list);
-	q->nr_queued++;
+	WRITE_ONCE(q->nr_queued, q->nr_queued + 1);
 	if (t)
 		__bufq_arm(q, t);
 	return 0;
@@ -606,21 +728,22 @@ static int __bufq_queue(struct bufq *q, struct bufq_buf *b, bool at_head,
 static void __bufq_unqueue(struct bufq *q, struct bufq_buf *b)
 {
 	list_del(&b->node);
-	q->nr_queued--;
+	WRITE_ONCE(q->nr_queued, q->nr_queued - 1);
 	b->state = BUFQ_STATE_HELD;
 	if (q->with_timer)
 		bufq_timed_of(q, b)->armed = false;	/* the timer will skip it */
 }
 
-static void bufq_wake_consumers(struct bufq *q)
+/* Caller holds work_lock: as __bufq_wake_fetchers(), for the consumers. */
+static void __bufq_wake_consumers(struct bufq *q)
 {
-	/* As bufq_wake_fetchers(), for work_lock and work_wait. */
+	/* No barrier: the waiter tests under work_lock (bufq_dequeueable()). */
 	if (waitqueue_active(&q->work_wait))
 		wake_up(&q->work_wait);
 }
 
-static int bufq_insert(struct bufq *q, void *buf, bool at_head,
-		       const struct bufq_timed *timed)
+static __always_inline int bufq_insert(struct bufq *q, void *buf, bool at_head,
+				       const struct bufq_timed *timed)
 {
 	struct bufq_buf *b = bufq_claim(q, buf, BUFQ_STATE_QUEUED);
 	struct bufq_timed *t = NULL;
@@ -635,13 +758,12 @@ static int bufq_insert(struct bufq *q, void *buf, bool at_head,
 	}
 	spin_lock_irqsave(&q->work_lock, flags);
 	ret = __bufq_queue(q, b, at_head, t);
+	if (!ret)
+		__bufq_wake_consumers(q);
 	spin_unlock_irqrestore(&q->work_lock, flags);
-	if (ret) {
+	if (ret)
 		bufq_put_free(q, b);	/* dead: recycle it */
-		return ret;
-	}
-	bufq_wake_consumers(q);
-	return 0;
+	return ret;
 }
 
 /**
@@ -719,14 +841,17 @@ EXPORT_SYMBOL_GPL(bufq_enqueue_with_timer);
  */
 int bufq_dequeue(struct bufq *q, void **buf, void **ctx)
 {
-	struct bufq_buf *b;
+	struct bufq_buf *b = NULL;
 	unsigned long flags;
 
-	spin_lock_irqsave(&q->work_lock, flags);
-	b = list_first_entry_or_null(&q->work_list, struct bufq_buf, node);
-	if (b)
-		__bufq_unqueue(q, b);
-	spin_unlock_irqrestore(&q->work_lock, flags);
+	if (READ_ONCE(q->nr_queued)) {
+		spin_lock_irqsave(&q->work_lock, flags);
+		b = list_first_entry_or_null(&q->work_list, struct bufq_buf,
+					     node);
+		if (b)
+			__bufq_unqueue(q, b);
+		spin_unlock_irqrestore(&q->work_lock, flags);
+	}
 	if (!b)
 		return READ_ONCE(q->dead) ? -ESHUTDOWN : -ENODATA;
 	*buf = b->data;
@@ -735,6 +860,18 @@ int bufq_dequeue(struct bufq *q, void **buf, void **ctx)
 	return 0;
 }
 EXPORT_SYMBOL_GPL(bufq_dequeue);
+
+/* Would a dequeue find a buffer, or fail for good? */
+static bool bufq_dequeueable(struct bufq *q)
+{
+	unsigned long flags;
+	bool ret;
+
+	spin_lock_irqsave(&q->work_lock, flags);
+	ret = q->nr_queued || READ_ONCE(q->dead);
+	spin_unlock_irqrestore(&q->work_lock, flags);
+	return ret;
+}
 
 /**
  * bufq_dequeue_wait - take the head of the consumer list, waiting for one
@@ -748,13 +885,22 @@ EXPORT_SYMBOL_GPL(bufq_dequeue);
  */
 int bufq_dequeue_wait(struct bufq *q, void **buf, void **ctx)
 {
-	int ret, err;
+	int ret;
 
 	might_sleep();
-	/* Pairs with bufq_wake_consumers(), as in bufq_fetch_wait(). */
-	ret = wait_event_interruptible(q->work_wait,
-				       (err = bufq_dequeue(q, buf, ctx)) != -ENODATA);
-	return ret ?: err;
+	bufq_wait_begin(q);
+	for (;;) {
+		ret = bufq_dequeue(q, buf, ctx);
+		if (ret != -ENODATA)
+			break;
+		/* Pairs with __bufq_wake_consumers(), as in bufq_fetch_wait(). */
+		if (wait_event_interruptible(q->work_wait, bufq_dequeueable(q))) {
+			ret = -ERESTARTSYS;
+			break;
+		}
+	}
+	bufq_wait_end(q);
+	return ret;
 }
 EXPORT_SYMBOL_GPL(bufq_dequeue_wait);
 
@@ -853,6 +999,7 @@ void bufq_flush(struct bufq *q)
 	spin_lock_irqsave(&q->work_lock, flags);
 	list_for_each_entry_safe(b, tmp, &q->work_list, node) {
 		__bufq_unqueue(q, b);
+		b->state = BUFQ_STATE_FREE;	/* nobody's: refuse hand-ins */
 		list_add_tail(&b->node, &flushed);
 	}
 	spin_unlock_irqrestore(&q->work_lock, flags);
@@ -948,7 +1095,7 @@ void bufq_enumerate(struct bufq *q, bufq_enum_fn fn, void *arg,
 	spin_lock_irqsave(&q->work_lock, flags);
 	list_for_each_entry_safe(b, tmp, &q->work_list, node) {
 		action = fn(q, b->data, bufq_ctx_of(q, b), arg);
-		if (!__bufq_enum_apply(q, b, action, buf))
+		if (!__bufq_enum_apply(q, b, action, !!buf))
 			continue;
 		if (action == BUFQ_ENUM_REMOVE_AND_STOP && buf)
 			taken = b;
@@ -1076,16 +1223,14 @@ unsigned int bufq_enqueue_bulk(struct bufq *q, void **bufs, unsigned int n)
 
 	spin_lock_irqsave(&q->work_lock, flags);
 	if (likely(!q->dead)) {
-		list_splice_tail(&batch, &q->work_list);
-		q->nr_queued += n;
-		INIT_LIST_HEAD(&batch);
+		list_splice_tail_init(&batch, &q->work_list);
+		WRITE_ONCE(q->nr_queued, q->nr_queued + n);
+		__bufq_wake_consumers(q);
 	}
 	spin_unlock_irqrestore(&q->work_lock, flags);
 
-	if (list_empty(&batch)) {
-		bufq_wake_consumers(q);
+	if (list_empty(&batch))
 		return n;
-	}
 	/* Dead: recycle them, as bufq_enqueue() does. */
 	list_for_each_entry(b, &batch, node)
 		bufq_cleanup(q, b);
@@ -1167,14 +1312,18 @@ void bufq_get_stats(struct bufq *q, struct bufq_stats *st)
 {
 	unsigned long flags;
 	unsigned int used;
+	int cpu;
 
 	spin_lock_irqsave(&q->free_lock, flags);
 	st->total = q->total;
 	st->free = q->nr_free;
 	st->high_water = q->high_water;
 	st->grown = q->grown;
-	st->fetch_failed = q->fetch_failed;
 	spin_unlock_irqrestore(&q->free_lock, flags);
+
+	st->fetch_failed = 0;
+	for_each_possible_cpu(cpu)
+		st->fetch_failed += *per_cpu_ptr(q->fetch_failed, cpu);
 
 	st->queued = READ_ONCE(q->nr_queued);
 	used = st->total - st->free;

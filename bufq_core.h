@@ -9,7 +9,7 @@
 
 /*
  * A buffer's state doubles as its signature: a stray pointer is unlikely to
- * sit 32 bytes after one of these values.
+ * sit 8 bytes after one of these values.
  */
 enum bufq_state {
 	BUFQ_STATE_FREE = 0x62516600,	/* on the producer list */

@@ -942,6 +942,25 @@ static void bufq_test_destroy_wakes_waiter(struct kunit *test)
 }
 
 /*
+ * With nothing held, bufq_destroy() frees the queue at once: it must first
+ * wait for the woken waiter to leave bufq_dequeue_wait() (KASAN would
+ * report the waiter touching the freed queue).
+ */
+static void bufq_test_destroy_idle_waiter(struct kunit *test)
+{
+	struct bufq_test_helper *h;
+	struct bufq_config cfg;
+	struct bufq *q;
+
+	bufq_test_config(&cfg, 1);
+	q = bufq_test_create(test, &cfg);
+	h = bufq_test_helper_start(test, q, NULL, BUFQ_TEST_HELP_DEQUEUE_WAIT);
+	msleep(2 * BUFQ_TEST_HELPER_MS);
+	bufq_test_destroy(test, q);
+	KUNIT_EXPECT_EQ(test, bufq_test_helper_finish(test, h), -ESHUTDOWN);
+}
+
+/*
  * A queue embedded in a caller's structure: bufq_init(), use, and
  * bufq_exit(), which flushes and then sleeps until the held buffers are
  * back; the structure may be freed as soon as bufq_exit() returns.
@@ -2429,6 +2448,7 @@ static struct kunit_case bufq_test_cases[] = {
 	KUNIT_CASE(bufq_test_destroy_cleanup),
 	KUNIT_CASE(bufq_test_destroy_outstanding),
 	KUNIT_CASE(bufq_test_destroy_wakes_waiter),
+	KUNIT_CASE(bufq_test_destroy_idle_waiter),
 	KUNIT_CASE(bufq_test_init_exit),
 	KUNIT_CASE(bufq_test_timer_expiry),
 	KUNIT_CASE(bufq_test_timer_refused),

@@ -12,10 +12,10 @@
  * enabled the queue grows when the producer list runs dry, up to
  * max_buffers, and shrinks back to buffer_count as buffers are reused.
  *
- * All operations except creation, destruction and the *_wait() calls may be
- * used from any context, hard IRQ included. Growth allocates with the gfp
- * mask of the configuration: a sleeping mask is only for queues whose
- * fetchers may sleep.
+ * All operations except creation, destruction, bufq_poll() and the *_wait()
+ * calls may be used from any context, hard IRQ included. Growth allocates
+ * with the gfp mask of the configuration: a sleeping mask is only for
+ * queues whose fetchers may sleep.
  *
  * This is a port of Microsoft DMF's DMF_BufferQueue; see
  * Documentation in the bufq README for the mapping of names.
@@ -34,6 +34,7 @@
 #include <linux/workqueue.h>
 
 struct bufq;
+struct bufq_buf;
 struct page;
 struct scatterlist;
 
@@ -43,9 +44,11 @@ struct scatterlist;
  * @buf: the buffer's data area
  * @ctx: the buffer's context area
  *
- * Runs for every buffer handed to bufq_reuse(), and for every buffer that
- * bufq_flush() or bufq_destroy() takes off the consumer list. No bufq lock
- * is held. Context: that of the caller of the operation.
+ * Runs for every buffer handed to bufq_reuse(), for every buffer that
+ * bufq_flush() or bufq_destroy() takes off the consumer list, and for a
+ * buffer enqueued after destruction began (which is recycled). It always
+ * runs before the buffer can be fetched again. No bufq lock is held.
+ * Context: that of the caller of the operation.
  */
 typedef void (*bufq_cleanup_fn)(struct bufq *q, void *buf, void *ctx);
 
@@ -137,7 +140,9 @@ struct bufq_config {
  *
  * The data area is physically contiguous (slab memory): it may be mapped
  * with dma_map_single(@addr, @len) or dma_map_page(@page, @offset, @len),
- * or described by bufq_desc_to_sg().
+ * or described by bufq_desc_to_sg(). It shares cache lines with bufq's
+ * own header and the context area, so on architectures whose DMA is not
+ * cache-coherent only DMA_TO_DEVICE is safe without a bounce buffer.
  */
 struct bufq_desc {
 	void *addr;
@@ -195,18 +200,19 @@ struct bufq {
 	bool allocated;			/* by bufq_create(): freed by bufq */
 	bufq_cleanup_fn reuse_cleanup;
 	void *priv;
+	unsigned long __percpu *fetch_failed;
+	atomic_t waiters;		/* in bufq_*_wait() */
 	struct work_struct release_work;
 
-	/* Producer side: free buffers. */
+	/* Producer side: free buffers, a stack of buffer_count slots. */
 	spinlock_t free_lock ____cacheline_aligned_in_smp;
-	struct list_head free_list;
+	struct bufq_buf **free_bufs;
 	unsigned int nr_free;
 	unsigned int total;		/* all buffers, under free_lock */
+	unsigned int pending;		/* of total: being allocated or freed */
 	unsigned int high_water;
 	bool dead;			/* destroy has begun */
-	bool drained;			/* dead, and every buffer gone */
 	unsigned long grown;
-	unsigned long fetch_failed;
 	wait_queue_head_t free_wait;
 
 	/* Consumer side: filled buffers. */

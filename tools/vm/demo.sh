@@ -67,7 +67,10 @@ chmod 0755 "$out/stage/init"
 (cd "$out/stage" && find . | cpio -o -H newc -R 0:0 --quiet) |
 	gzip -1 >"$out/initramfs.cpio.gz"
 
-qemu=(qemu-system-x86_64 -accel tcg -smp 2 -m 1G -nographic -no-reboot
+# -cpu max: with RDRAND the guest's RNG is ready before the second CPU
+# starts. Otherwise its late static-key flip (live code patching) races the
+# other vCPU under TCG, and a reader of /dev/urandom can take a stray int3.
+qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1G -nographic -no-reboot
 	-nic none -kernel "$stock/vmlinuz" -initrd "$out/initramfs.cpio.gz")
 append="console=ttyS0 quiet panic=-1"
 if [ -n "$shell" ]; then

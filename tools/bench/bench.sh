@@ -1,0 +1,53 @@
+#!/bin/bash
+# `make bench`: boot Debian's stock 6.12 kernel in QEMU (TCG) and run every
+# benchmark $BUFQ_BENCH_RUNS times (default 3) in one boot: bufq_bench.ko
+# (bufq against kernel alternatives) and ubench (/dev/bufq against a pipe
+# and a socketpair). Prints the table of medians and ratios; with
+# --update, also writes docs/benchmarks.md's table and docs/benchmarks.png.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+out=$ROOT/build/bench
+runs=${BUFQ_BENCH_RUNS:-3}
+
+say() { printf '== %s\n' "$*" >&2; }
+
+"$ROOT/tools/vm/deps.sh"
+command -v gnuplot >/dev/null || {
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -q --no-install-recommends gnuplot-nox >&2
+}
+stock=$("$ROOT/tools/vm/stock.sh")
+say "stock kernel $(cat "$stock/release")"
+
+# Build in a copy, so these objects never mix with `make check`'s.
+rm -rf "$out" && mkdir -p "$out/src" "$out/stage/bin" "$out/stage/lib/modules"
+(cd "$ROOT" && cp -r Kbuild bufq_core.c bufq_core.h bufq_chardev.c include \
+	samples tests tools "$out/src/")
+say "modules"
+{
+	make -C "$stock/kdir" M="$out/src" modules &&
+	make -C "$stock/kdir" M="$out/src/tools/bench" \
+		KBUILD_EXTRA_SYMBOLS="$out/src/Module.symvers" modules &&
+	gcc -static -O2 -Wall -I "$ROOT/include/uapi" -o "$out/stage/bin/ubench" \
+		"$ROOT/tools/bench/ubench.c"
+} >"$out/build.log" 2>&1 || { cat "$out/build.log"; exit 1; }
+cp "$out/src/bufq.ko" "$out/src/tools/bench/bufq_bench.ko" "$out/stage/lib/modules/"
+cp /bin/busybox "$out/stage/bin/"
+cp "$ROOT/tools/bench/bench-init" "$out/stage/init"
+(cd "$out/stage" && find . | cpio -o -H newc -R 0:0 --quiet) |
+	gzip -1 >"$out/initramfs.cpio.gz"
+
+say "booting (log: ${out#"$ROOT"/}/console.log)"
+start=$(date +%s)
+timeout "${BUFQ_TIMEOUT:-1800}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 \
+	-m 1G -nographic -no-reboot -nic none -kernel "$stock/vmlinuz" \
+	-initrd "$out/initramfs.cpio.gz" \
+	-append "console=ttyS0 quiet panic=-1 bufq_bench_runs=$runs" </dev/null |
+	tr -d '\r' >"$out/console.log"
+say "VM ran $(($(date +%s) - start)) s"
+grep -qx 'BENCH OK' "$out/console.log" || {
+	tail -n 30 "$out/console.log"
+	echo "bench: the guest did not finish its benchmarks"
+	exit 1
+}
+exec python3 "$ROOT/tools/bench/report.py" "$out/console.log" "$@"
