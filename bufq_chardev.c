@@ -11,12 +11,15 @@
  *
  * Slot states. A slot is "used" while a core buffer carries it: from the
  * fetch that took it to the reuse_cleanup that gives it back, which the core
- * runs before the buffer can be fetched again. Hence slots in use never
+ * runs before the buffer can be fetched again. Without lookaside the buffers
+ * live as long as the queue and there is no reuse_cleanup: a buffer keeps
+ * the slot its first fetch gave it. Hence slots in use never
  * exceed core buffers in use, which never exceed the cap: a fetched buffer
  * always finds a slot. A used slot is "held" while user space owns it
- * (between FETCH or DEQUEUE and ENQUEUE or REUSE); an atomic
- * test_and_clear_bit() on the held bit decides which of several racing
- * ENQUEUE/REUSE calls gets to hand it to the core.
+ * (between FETCH or DEQUEUE and ENQUEUE or REUSE); an atomic xchg() on its
+ * held word decides which of several racing ENQUEUE/REUSE calls gets to
+ * hand it to the core. A word per slot, not a bit: setting it needs no
+ * atomic operation.
  *
  * The slot memory is allocated at CONFIGURE, charged to the caller's memory
  * cgroup, and freed only at release of the file. A mapping holds the file,
@@ -97,7 +100,7 @@ struct bufq_slot_ref {
  * @mem: slot memory
  * @bufs: the core buffer that carries each used slot
  * @used: slots carried by a core buffer
- * @held: slots held by user space
+ * @held: per slot, non-zero while user space holds it
  *
  * Every field but @lock and @q is written before @q is published and read
  * only after it has been seen non-NULL.
@@ -116,7 +119,7 @@ struct bufq_file {
 	void *mem;
 	void **bufs;
 	unsigned long *used;
-	unsigned long *held;
+	u32 *held;
 };
 
 /* The queue, or NULL if not yet configured. */
@@ -124,6 +127,16 @@ static struct bufq *bufq_file_q(struct bufq_file *bf)
 {
 	/* Pairs with smp_store_release() in bufq_file_setup(). */
 	return smp_load_acquire(&bf->q);
+}
+
+/*
+ * The slot ref of a core buffer: bufq_context() without the call, which the
+ * batch path makes per record. The context area sits ctx_offset bytes from
+ * the data area (struct bufq); this file is part of bufq.
+ */
+static struct bufq_slot_ref *bufq_ref(struct bufq *q, void *buf)
+{
+	return buf + q->ctx_offset;
 }
 
 static void *bufq_slot_data(struct bufq_file *bf, u32 slot)
@@ -146,8 +159,17 @@ static void bufq_slot_cleanup(struct bufq *q, void *buf, void *ctx)
 static int bufq_slot_attach(struct bufq_file *bf, void *buf,
 			    struct bufq_slot_ref *ref)
 {
-	u32 slot;
+	u32 slot = ref->slot;
 
+	/*
+	 * Without lookaside the buffers live as long as the queue: each keeps
+	 * the slot it got first (a new buffer's zeroed ref names slot 0,
+	 * which bufs[] tells apart).
+	 */
+	ref->len = 0;
+	if (!(bf->flags & BUFQ_CONFIGURE_LOOKASIDE) && slot < bf->nr_slots &&
+	    READ_ONCE(bf->bufs[slot]) == buf)
+		return 0;
 	do {
 		slot = find_first_zero_bit(bf->used, bf->nr_slots);
 		/* Cannot happen: see the comment at the top of this file. */
@@ -156,9 +178,8 @@ static int bufq_slot_attach(struct bufq_file *bf, void *buf,
 			return -ENOSPC;
 		}
 	} while (test_and_set_bit_lock(slot, bf->used));
-	bf->bufs[slot] = buf;
+	WRITE_ONCE(bf->bufs[slot], buf);
 	ref->slot = slot;
-	ref->len = 0;
 	return 0;
 }
 
@@ -201,16 +222,18 @@ static void bufq_put_back(struct bufq *q, void *buf)
 }
 
 /*
- * Hand a kernel-held buffer to user space. Once the bit is set, another
+ * Hand a kernel-held buffer to user space. Once the word is set, another
  * thread may take it back (REUSE with a guessed index): @ref is not ours.
  */
 static u32 bufq_slot_hold(struct bufq_file *bf, struct bufq_slot_ref *ref)
 {
 	u32 slot = ref->slot;
 
-	/* bufs[] was written before; order it before the bit. */
-	smp_mb__before_atomic();
-	set_bit(slot, bf->held);
+	/*
+	 * bufs[] was written and @ref read before: order them before the
+	 * word. A racing xchg() finds it 0 (EBADSLT) or 1 (then it is theirs).
+	 */
+	smp_store_release(&bf->held[slot], 1);
 	return slot;
 }
 
@@ -224,7 +247,7 @@ static void *bufq_slot_unhold(struct bufq_file *bf, u32 index)
 	if (index >= bf->nr_slots)
 		return ERR_PTR(-EINVAL);
 	index = array_index_nospec(index, bf->nr_slots);
-	if (!test_and_clear_bit(index, bf->held))
+	if (!xchg(&bf->held[index], 0))
 		return ERR_PTR(-EBADSLT);
 	return bf->bufs[index];
 }
@@ -272,7 +295,7 @@ static int bufq_do_enqueue(struct bufq_file *bf, struct bufq *q, u32 index,
 	buf = bufq_slot_unhold(bf, index);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
-	ref = bufq_context(q, buf);
+	ref = bufq_ref(q, buf);
 	ref->len = len;
 	if (flags & BUFQ_ENQUEUE_AT_HEAD)
 		ret = bufq_enqueue_at_head(q, buf);
@@ -293,7 +316,7 @@ static int bufq_do_reuse(struct bufq_file *bf, struct bufq *q, u32 index)
 		return PTR_ERR(buf);
 	ret = bufq_reuse(q, buf);
 	if (ret)	/* refused, nothing changed: still held */
-		bufq_slot_hold(bf, bufq_context(q, buf));
+		bufq_slot_hold(bf, bufq_ref(q, buf));
 	return ret;
 }
 
@@ -376,7 +399,7 @@ static int bufq_configure_check(const struct bufq_configure *cmd, u32 *nr,
 
 static void bufq_file_free_slots(struct bufq_file *bf)
 {
-	bitmap_free(bf->held);
+	kvfree(bf->held);
 	bitmap_free(bf->used);
 	kvfree(bf->bufs);
 	vfree(bf->mem);
@@ -398,7 +421,9 @@ static int bufq_file_setup(struct bufq_file *bf,
 		.max_buffers = (cmd->flags & BUFQ_CONFIGURE_LOOKASIDE) ? nr : 0,
 		.account = true,
 		.gfp = GFP_KERNEL_ACCOUNT,
-		.reuse_cleanup = bufq_slot_cleanup,
+		/* Without lookaside, buffers keep their slots: see attach. */
+		.reuse_cleanup = (cmd->flags & BUFQ_CONFIGURE_LOOKASIDE) ?
+				 bufq_slot_cleanup : NULL,
 		.priv = bf,
 	};
 	struct bufq *q;
@@ -419,7 +444,8 @@ static int bufq_file_setup(struct bufq_file *bf,
 	bf->bufs = kvcalloc(nr, sizeof(*bf->bufs),
 			    GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	bf->used = bitmap_zalloc(nr, GFP_KERNEL_ACCOUNT);
-	bf->held = bitmap_zalloc(nr, GFP_KERNEL_ACCOUNT);
+	bf->held = kvcalloc(nr, sizeof(*bf->held),
+			    GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!bf->mem || !bf->bufs || !bf->used || !bf->held)
 		goto err_free;
 
@@ -549,28 +575,50 @@ static int bufq_cmd_flush(struct bufq_ucmd *ucmd)
 	return 0;
 }
 
-/* Run one batch record; return 0, or the op's errno. */
-static int bufq_batch_run(struct bufq_ucmd *ucmd, struct bufq_batch_op *op)
-{
-	struct bufq_file *bf = ucmd->bf;
+/* ---- BATCH ------------------------------------------------------------- */
 
+/*
+ * 0 if @op may run, or the errno it fails with whatever the queue holds:
+ * the checks bufq_batch_run() makes before it touches the queue, in its
+ * order.
+ */
+static int bufq_batch_check(const struct bufq_file *bf,
+			    const struct bufq_batch_op *op)
+{
 	if (op->__reserved)
 		return -EINVAL;
 	switch (op->op) {
 	case BUFQ_OP_FETCH:
-		return op->flags ? -EOPNOTSUPP :
-		       bufq_do_fetch(bf, ucmd->q, true, &op->index);
+	case BUFQ_OP_DEQUEUE:
+	case BUFQ_OP_REUSE:
+		return op->flags ? -EOPNOTSUPP : 0;
+	case BUFQ_OP_ENQUEUE:
+		if (op->flags & ~BUFQ_ENQUEUE_FLAGS_VALID)
+			return -EOPNOTSUPP;
+		return op->len > bf->buffer_size ? -EINVAL : 0;
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+/* Run one batch record; return 0, or the op's errno. */
+static int bufq_batch_run(struct bufq_ucmd *ucmd, struct bufq_batch_op *op)
+{
+	struct bufq_file *bf = ucmd->bf;
+	int ret = bufq_batch_check(bf, op);
+
+	if (ret)
+		return ret;
+	switch (op->op) {
+	case BUFQ_OP_FETCH:
+		return bufq_do_fetch(bf, ucmd->q, true, &op->index);
 	case BUFQ_OP_ENQUEUE:
 		return bufq_do_enqueue(bf, ucmd->q, op->index, op->len,
 				       op->flags);
 	case BUFQ_OP_DEQUEUE:
-		return op->flags ? -EOPNOTSUPP :
-		       bufq_do_dequeue(bf, ucmd->q, true, &op->index, &op->len);
-	case BUFQ_OP_REUSE:
-		return op->flags ? -EOPNOTSUPP :
-		       bufq_do_reuse(bf, ucmd->q, op->index);
+		return bufq_do_dequeue(bf, ucmd->q, true, &op->index, &op->len);
 	default:
-		return -EOPNOTSUPP;
+		return bufq_do_reuse(bf, ucmd->q, op->index);
 	}
 }
 
@@ -603,12 +651,405 @@ static int bufq_batch_one(struct bufq_ucmd *ucmd, void __user *uop, u32 len)
 	return ret ? 1 : 0;
 }
 
+/*
+ * Run @count records of @entry_len bytes one by one; *@done: how many
+ * succeeded. Return: as bufq_batch_one().
+ */
+static int bufq_batch_each(struct bufq_ucmd *ucmd, u64 uops, u32 entry_len,
+			   u32 count, u32 *done)
+{
+	int ret = 0;
+	u32 i;
+
+	for (i = 0; i < count; i++) {
+		ret = bufq_batch_one(ucmd, u64_to_user_ptr(uops +
+				     (u64)i * entry_len), entry_len);
+		if (ret)
+			break;
+		cond_resched();
+	}
+	*done = i;
+	return ret;
+}
+
+/*
+ * The fast path, for records of the kernel's size: BATCH reads a chunk of
+ * records at once, runs each run of records with the same op through one
+ * bulk call of the core, and writes the results back at once. Its outcome
+ * is that of bufq_batch_one() on each record in turn, faults included:
+ *
+ *  - A chunk that cannot be read whole goes through bufq_batch_one().
+ *  - FETCH and DEQUEUE can be undone (bufq_undo_take()), so their results
+ *    wait for the next write-back.
+ *  - ENQUEUE and REUSE cannot, once the core has the buffer. A run of them
+ *    takes its buffers back from user space (the held words, which settles
+ *    every result), then writes back all results so far, and only then
+ *    hands the buffers to the core.
+ *  - If a write-back faults, the first record that cannot be written is
+ *    found; it ends as in bufq_batch_one() (a take is undone, a give is
+ *    done) and the records after it are undone in reverse order, as if
+ *    they never ran. A take undone puts its buffer back where it was.
+ *
+ * A failing record ends its run and the batch; the records after it are
+ * read, never written.
+ */
+#define BUFQ_BATCH_CHUNK	64	/* records per chunk, kmalloc'ed */
+#define BUFQ_BATCH_STACK	8	/* on the stack: small batches, no memory */
+
+struct bufq_batch_chunk {
+	struct bufq_batch_op ops[BUFQ_BATCH_CHUNK] __aligned(8);
+	void *bufs[BUFQ_BATCH_CHUNK];
+};
+
+/**
+ * struct bufq_batch_ctx - one BATCH on the fast path
+ * @ucmd: the ioctl
+ * @uops: the user's copy of the chunk
+ * @ops: the kernel's copy of the chunk
+ * @bufs: for each record of the chunk that ran, the core buffer it took
+ *	(FETCH, DEQUEUE: only for the bulk calls) or took back from user
+ *	space (ENQUEUE, REUSE)
+ * @cap: records @ops and @bufs hold
+ * @written: records [0, @written) of the chunk are written back and done
+ */
+struct bufq_batch_ctx {
+	struct bufq_ucmd *ucmd;
+	struct bufq_batch_op __user *uops;
+	struct bufq_batch_op *ops;
+	void **bufs;
+	u32 cap;
+	u32 written;
+};
+
+/* Give user space back record @r's buffer, taken back for a give. */
+static void bufq_batch_rehold(struct bufq_batch_ctx *bc, u32 r)
+{
+	bufq_slot_hold(bc->ucmd->bf, bufq_ref(bc->ucmd->q, bc->bufs[r]));
+}
+
+/*
+ * Hand out the buffers of a bulk take, records [@i, @i + @got); @dequeue:
+ * they are queued buffers, else free ones of a queue without lookaside.
+ * Return: @i + @got, or the record whose buffer could not get a slot (it
+ * fails; it and the rest are given back, as by bufq_take_free()).
+ */
+static u32 bufq_batch_hand_out(struct bufq_batch_ctx *bc, u32 i, u32 got,
+			       bool dequeue)
+{
+	struct bufq_file *bf = bc->ucmd->bf;
+	struct bufq *q = bc->ucmd->q;
+	struct bufq_batch_op *op;
+	struct bufq_slot_ref *ref;
+	u32 r;
+
+	for (r = i; r < i + got; r++) {
+		op = &bc->ops[r];
+		ref = bufq_ref(q, bc->bufs[r]);
+		if (dequeue) {
+			op->len = ref->len;
+		} else if (bufq_slot_attach(bf, bc->bufs[r], ref)) {
+			/* Cannot happen: see the comment at the top. */
+			bufq_reuse_bulk(q, bc->bufs + r, i + got - r);
+			op->result = ENOSPC;
+			return r;
+		}
+		op->index = bufq_slot_hold(bf, ref);
+		op->result = 0;
+	}
+	return r;
+}
+
+/*
+ * Run records [@i, @end), all FETCH or all DEQUEUE, checked. Return: @end,
+ * or the record that failed (its result set).
+ */
+static u32 bufq_batch_take(struct bufq_batch_ctx *bc, u32 i, u32 end,
+			   bool dequeue)
+{
+	struct bufq_file *bf = bc->ucmd->bf;
+	struct bufq *q = bc->ucmd->q;
+	u32 r, got;
+	int ret;
+
+	if (!dequeue && (bf->flags & BUFQ_CONFIGURE_LOOKASIDE)) {
+		/*
+		 * Growth may fail in the middle of a bulk fetch, which then
+		 * goes on: one by one, the first failure stops the batch.
+		 */
+		for (r = i; r < end; r++) {
+			ret = bufq_do_fetch(bf, q, true, &bc->ops[r].index);
+			bc->ops[r].result = -ret;
+			if (ret)
+				break;
+		}
+		return r;
+	}
+	/* Without growth, a bulk take stops only where a single one fails. */
+	if (dequeue)
+		got = bufq_dequeue_bulk(q, bc->bufs + i, end - i);
+	else
+		got = bufq_fetch_bulk(q, bc->bufs + i, end - i);
+	r = bufq_batch_hand_out(bc, i, got, dequeue);
+	if (r == i + got && r < end)
+		bc->ops[r].result = EAGAIN;
+	return r;
+}
+
+/*
+ * Records [@i, @end), all ENQUEUE or all REUSE, checked: take their buffers
+ * back from user space. Return: @end, or the record that failed.
+ */
+static u32 bufq_batch_unhold(struct bufq_batch_ctx *bc, u32 i, u32 end)
+{
+	void *buf;
+	u32 r;
+
+	for (r = i; r < end; r++) {
+		buf = bufq_slot_unhold(bc->ucmd->bf, bc->ops[r].index);
+		if (IS_ERR(buf)) {
+			bc->ops[r].result = -PTR_ERR(buf);
+			break;
+		}
+		bc->bufs[r] = buf;
+		bc->ops[r].result = 0;
+	}
+	return r;
+}
+
+/*
+ * Hand the buffers of records [@i, @end), all ENQUEUE or all REUSE, taken
+ * back by bufq_batch_unhold(), to the core. The core refuses none: user
+ * space held them.
+ */
+static void bufq_batch_give(struct bufq_batch_ctx *bc, u32 i, u32 end)
+{
+	struct bufq *q = bc->ucmd->q;
+	struct bufq_slot_ref *ref;
+	u32 r, k, n;
+	int ret;
+
+	if (i == end)
+		return;
+	if (bc->ops[i].op == BUFQ_OP_REUSE) {
+		n = bufq_reuse_bulk(q, bc->bufs + i, end - i);
+		for (r = i + n; r < end; r++)	/* refused: still held */
+			bufq_batch_rehold(bc, r);
+		return;
+	}
+	for (r = i; r < end; r++) {
+		ref = bufq_ref(q, bc->bufs[r]);
+		ref->len = bc->ops[r].len;
+	}
+	for (r = i; r < end; r = k) {
+		if (bc->ops[r].flags & BUFQ_ENQUEUE_AT_HEAD) {
+			k = r + 1;
+			ret = bufq_enqueue_at_head(q, bc->bufs[r]);
+			n = !ret || ret == -ESHUTDOWN;
+		} else {
+			for (k = r + 1; k < end; k++)
+				if (bc->ops[k].flags & BUFQ_ENQUEUE_AT_HEAD)
+					break;
+			n = bufq_enqueue_bulk(q, bc->bufs + r, k - r);
+		}
+		/* As bufq_do_enqueue(): refused buffers stay held. */
+		for (n += r; n < k; n++)
+			bufq_batch_rehold(bc, n);
+	}
+}
+
+/*
+ * Undo records [@from, @to) of the chunk, which ran but were not written
+ * back, in reverse order: takes are undone, gives (not yet handed to the
+ * core) are held again.
+ */
+static void bufq_batch_unwind(struct bufq_batch_ctx *bc, u32 from, u32 to)
+{
+	struct bufq_batch_op *op;
+
+	while (to-- > from) {
+		op = &bc->ops[to];
+		if (op->result)
+			continue;
+		if (op->op == BUFQ_OP_FETCH || op->op == BUFQ_OP_DEQUEUE)
+			bufq_undo_take(bc->ucmd->bf, bc->ucmd->q, op->index,
+				       op->op == BUFQ_OP_DEQUEUE);
+		else
+			bufq_batch_rehold(bc, to);
+	}
+}
+
+/*
+ * The records move 8 bytes at a time in one user access section: under
+ * emulation a byte copy (rep movsb) costs more than the op it carries. A
+ * record is written whole or, from its first word that faults on, not at
+ * all (copy_to_user() would write the bytes before the fault).
+ */
+#define BUFQ_BATCH_WORDS	(sizeof(struct bufq_batch_op) / sizeof(u64))
+static_assert(sizeof(struct bufq_batch_op) % sizeof(u64) == 0);
+
+/* Read the chunk's records from user space. Return: false on a fault. */
+static bool bufq_batch_read(struct bufq_batch_ctx *bc, u32 n)
+{
+	const u64 __user *src = (const u64 __user *)bc->uops;
+	u64 *dst = (u64 *)bc->ops;
+	u32 i;
+
+	if (!user_read_access_begin(src, n * sizeof(*bc->ops)))
+		return false;
+	for (i = 0; i < n * BUFQ_BATCH_WORDS; i++)
+		unsafe_get_user(dst[i], &src[i], efault);
+	user_read_access_end();
+	return true;
+
+efault:
+	user_read_access_end();
+	return false;
+}
+
+/*
+ * Write records [@bc->written, @to) back. Return: @to, or the first record
+ * that could not be written (those before it were).
+ */
+static u32 bufq_batch_write(struct bufq_batch_ctx *bc, u32 to)
+{
+	u32 r = bc->written, w;
+	u64 __user *dst = (u64 __user *)(bc->uops + r);
+	const u64 *src = (const u64 *)(bc->ops + r);
+
+	if (r == to)
+		return to;
+	if (!user_write_access_begin(dst, (to - r) * sizeof(*bc->ops))) {
+		/* Part of the range is not user memory: find where. */
+		for (; r < to; r++)
+			if (copy_to_user(bc->uops + r, bc->ops + r,
+					 sizeof(*bc->ops)))
+				break;
+		return r;
+	}
+	for (; r < to; r++)
+		for (w = 0; w < BUFQ_BATCH_WORDS; w++)
+			unsafe_put_user(*src++, dst++, efault);
+	user_write_access_end();
+	return to;
+
+efault:
+	user_write_access_end();
+	return r;
+}
+
+/*
+ * Run the @n records of the chunk in @bc->ops. *@done: how many succeeded.
+ * Return: as bufq_batch_one().
+ */
+static int bufq_batch_chunk(struct bufq_batch_ctx *bc, u32 n, u32 *done)
+{
+	struct bufq_file *bf = bc->ucmd->bf;
+	struct bufq_batch_op *op;
+	u32 i = 0, end, r, to, w;
+	bool failed = false;
+	int ret;
+
+	bc->written = 0;
+	while (i < n && !failed) {
+		op = &bc->ops[i];
+		ret = bufq_batch_check(bf, op);
+		if (ret) {
+			op->result = -ret;
+			failed = true;
+			i++;
+			break;
+		}
+		for (end = i + 1; end < n; end++)
+			if (bc->ops[end].op != op->op ||
+			    bufq_batch_check(bf, &bc->ops[end]))
+				break;
+
+		if (op->op == BUFQ_OP_FETCH || op->op == BUFQ_OP_DEQUEUE) {
+			r = bufq_batch_take(bc, i, end,
+					    op->op == BUFQ_OP_DEQUEUE);
+			failed = r < end;
+			i = failed ? r + 1 : end;
+			continue;
+		}
+
+		/* ENQUEUE or REUSE: settle, write back, then hand in. */
+		r = bufq_batch_unhold(bc, i, end);
+		failed = r < end;
+		to = failed ? r + 1 : end;
+		w = bufq_batch_write(bc, to);
+		if (w < to) {
+			if (w < i) {		/* a take: undo it too */
+				bufq_batch_unwind(bc, w, to);
+			} else {		/* a give: it is done */
+				bufq_batch_unwind(bc, w + 1, to);
+				bufq_batch_give(bc, i, min(w + 1, r));
+			}
+			*done = w;
+			return -EFAULT;
+		}
+		bufq_batch_give(bc, i, r);
+		bc->written = to;
+		i = to;
+	}
+
+	w = bufq_batch_write(bc, i);
+	if (w < i) {
+		bufq_batch_unwind(bc, w, i);
+		*done = w;
+		return -EFAULT;
+	}
+	*done = failed ? i - 1 : i;
+	return failed;
+}
+
+/* Run a batch of records of the kernel's size; as bufq_batch_each(). */
+static int bufq_batch_fast(struct bufq_ucmd *ucmd, u64 uops, u32 count,
+			   u32 *done)
+{
+	struct bufq_batch_op stack_ops[BUFQ_BATCH_STACK] __aligned(8);
+	void *stack_bufs[BUFQ_BATCH_STACK];
+	struct bufq_batch_chunk *chunk = NULL;
+	struct bufq_batch_ctx bc = {
+		.ucmd = ucmd,
+		.ops = stack_ops,
+		.bufs = stack_bufs,
+		.cap = BUFQ_BATCH_STACK,
+	};
+	u32 base, n, d = 0;
+	int ret = 0;
+	u64 addr;
+
+	if (count > BUFQ_BATCH_STACK)
+		chunk = kmalloc(sizeof(*chunk), GFP_KERNEL | __GFP_NOWARN);
+	if (chunk) {
+		bc.ops = chunk->ops;
+		bc.bufs = chunk->bufs;
+		bc.cap = BUFQ_BATCH_CHUNK;
+	}
+	for (base = 0; base < count; base += n) {
+		n = min(count - base, bc.cap);
+		addr = uops + (u64)base * sizeof(*bc.ops);
+		bc.uops = u64_to_user_ptr(addr);
+		if (!bufq_batch_read(&bc, n))
+			ret = bufq_batch_each(ucmd, addr, sizeof(*bc.ops), n,
+					      &d);
+		else
+			ret = bufq_batch_chunk(&bc, n, &d);
+		if (ret)
+			break;
+		cond_resched();
+	}
+	kfree(chunk);
+	*done = ret ? base + d : count;
+	return ret;
+}
+
 static int bufq_cmd_batch(struct bufq_ucmd *ucmd)
 {
 	struct bufq_batch *cmd = ucmd->cmd;
 	u64 end;
-	u32 i;
-	int ret = 0;
+	u32 done;
+	int ret;
 
 	if (cmd->flags)
 		return -EOPNOTSUPP;
@@ -619,14 +1060,12 @@ static int bufq_cmd_batch(struct bufq_ucmd *ucmd)
 	    check_add_overflow(end, cmd->ops, &end))
 		return -EOVERFLOW;
 
-	for (i = 0; i < cmd->count; i++) {
-		ret = bufq_batch_one(ucmd, u64_to_user_ptr(cmd->ops +
-				     (u64)i * cmd->entry_len), cmd->entry_len);
-		if (ret)
-			break;
-		cond_resched();
-	}
-	cmd->out_done = i;
+	if (cmd->entry_len == sizeof(struct bufq_batch_op))
+		ret = bufq_batch_fast(ucmd, cmd->ops, cmd->count, &done);
+	else
+		ret = bufq_batch_each(ucmd, cmd->ops, cmd->entry_len,
+				      cmd->count, &done);
+	cmd->out_done = done;
 	if (bufq_ucmd_respond(ucmd, sizeof(*cmd)))
 		return -EFAULT;
 	return ret < 0 ? ret : 0;
@@ -854,8 +1293,10 @@ static int bufq_fop_release(struct inode *inode, struct file *file)
 		/* Nobody else can reach the file now: take back what user
 		 * space held, so that bufq_destroy() frees the queue at once.
 		 */
-		for_each_set_bit(slot, bf->held, bf->nr_slots) {
-			clear_bit(slot, bf->held);
+		for (slot = 0; slot < bf->nr_slots; slot++) {
+			if (!bf->held[slot])
+				continue;
+			bf->held[slot] = 0;
 			bufq_reuse(bf->q, bf->bufs[slot]);
 		}
 		bufq_destroy(bf->q);

@@ -1263,6 +1263,333 @@ TEST_F(bufq, batch_layout_errors)
 	EXPECT_EQ(NBUF, self->info.out_free);
 }
 
+/* Batches of many records: chunks, bulk runs, stops exactly where they fail. */
+TEST_F(raw, batch_bulk)
+{
+	enum { N = 200, OPS = 2 * N + 10 };
+	struct bufq_batch_op *ops = calloc(OPS, sizeof(*ops));
+	struct bufq_info info;
+	__u32 done, held[N], order[N];
+	int i, k;
+
+	ASSERT_NE(NULL, ops);
+	ASSERT_EQ(0, bq_configure(self->fd, N, 64, 0, 0, 0));
+
+	/* N + 10 fetches: N succeed, the next fails, the rest untouched. */
+	memset(ops, 0xAA, OPS * sizeof(*ops));
+	for (i = 0; i < N + 10; i++)
+		ops[i] = (struct bufq_batch_op){ .op = BUFQ_OP_FETCH,
+						 .index = SENT32,
+						 .result = SENT32 };
+	ASSERT_EQ(0, bq_batch(self->fd, ops, N + 10, &done));
+	EXPECT_EQ(N, done);
+	EXPECT_EQ(EAGAIN, ops[N].result);
+	EXPECT_EQ(SENT32, ops[N].index);
+	for (i = N + 1; i < N + 10; i++)
+		EXPECT_EQ(SENT32, ops[i].result);
+	for (i = 0; i < N; i++) {
+		ASSERT_EQ(0, ops[i].result);
+		ASSERT_GT(N, ops[i].index);
+		held[i] = ops[i].index;
+		for (k = 0; k < i; k++)
+			ASSERT_NE(held[k], held[i]);
+	}
+
+	/* N enqueues (two at the head), then N + 5 dequeues. */
+	for (i = 0; i < N; i++)
+		ops[i] = (struct bufq_batch_op){
+			.op = BUFQ_OP_ENQUEUE, .index = held[i], .len = i % 64,
+			.flags = (i == 100 || i == 101) ? BUFQ_ENQUEUE_AT_HEAD : 0,
+		};
+	for (i = N; i < 2 * N + 5; i++)
+		ops[i] = (struct bufq_batch_op){ .op = BUFQ_OP_DEQUEUE,
+						 .index = SENT32,
+						 .result = SENT32 };
+	ASSERT_EQ(0, bq_batch(self->fd, ops, 2 * N + 5, &done));
+	EXPECT_EQ(2 * N, done);
+	EXPECT_EQ(EAGAIN, ops[2 * N].result);
+	for (i = 2 * N + 1; i < 2 * N + 5; i++)
+		EXPECT_EQ(SENT32, ops[i].result);
+	order[0] = 101;
+	order[1] = 100;
+	for (i = 2, k = 0; i < N; i++, k++)
+		order[i] = k == 100 ? (k += 2) : k;
+	for (i = 0; i < N; i++) {
+		EXPECT_EQ(0, ops[N + i].result);
+		EXPECT_EQ(held[order[i]], ops[N + i].index);
+		EXPECT_EQ(order[i] % 64, ops[N + i].len);
+	}
+
+	/* Reuse them all, then one twice: EBADSLT stops the batch. */
+	for (i = 0; i < N; i++)
+		ops[i] = (struct bufq_batch_op){ .op = BUFQ_OP_REUSE,
+						 .index = held[i] };
+	ops[N] = (struct bufq_batch_op){ .op = BUFQ_OP_REUSE,
+					 .index = held[7] };
+	ops[N + 1] = (struct bufq_batch_op){ .op = BUFQ_OP_FETCH,
+					     .result = SENT32 };
+	ASSERT_EQ(0, bq_batch(self->fd, ops, N + 2, &done));
+	EXPECT_EQ(N, done);
+	EXPECT_EQ(EBADSLT, ops[N].result);
+	EXPECT_EQ(SENT32, ops[N + 1].result);
+
+	/* A bad record in the middle of a run stops it there. */
+	for (i = 0; i < 70; i++)
+		ops[i] = (struct bufq_batch_op){ .op = BUFQ_OP_FETCH };
+	ops[66].flags = 1;
+	ops[67].result = SENT32;
+	ASSERT_EQ(0, bq_batch(self->fd, ops, 70, &done));
+	EXPECT_EQ(66, done);
+	EXPECT_EQ(EOPNOTSUPP, ops[66].result);
+	EXPECT_EQ(SENT32, ops[67].result);
+	for (i = 0; i < 66; i++)
+		ops[i] = (struct bufq_batch_op){ .op = BUFQ_OP_REUSE,
+						 .index = ops[i].index };
+	ASSERT_EQ(0, bq_batch(self->fd, ops, 66, &done));
+	EXPECT_EQ(66, done);
+
+	ASSERT_EQ(0, bq_info(self->fd, &info));
+	EXPECT_EQ(N, info.out_free);
+	EXPECT_EQ(0, info.out_held);
+	EXPECT_EQ(0, info.out_queued);
+	free(ops);
+}
+
+/* Lookaside: a batch of fetches grows the queue up to its cap. */
+TEST_F(raw, batch_lookaside)
+{
+	struct bufq_batch_op ops[120];
+	struct bufq_info info;
+	__u32 done;
+	int i;
+
+	ASSERT_EQ(0, bq_configure(self->fd, 4, 64, 0, 100,
+				  BUFQ_CONFIGURE_LOOKASIDE));
+	for (i = 0; i < 120; i++)
+		ops[i] = (struct bufq_batch_op){ .op = BUFQ_OP_FETCH,
+						 .result = SENT32 };
+	ASSERT_EQ(0, bq_batch(self->fd, ops, 120, &done));
+	EXPECT_EQ(100, done);
+	EXPECT_EQ(EAGAIN, ops[100].result);
+	EXPECT_EQ(SENT32, ops[101].result);
+	ASSERT_EQ(0, bq_info(self->fd, &info));
+	EXPECT_EQ(100, info.out_total);
+	EXPECT_EQ(100, info.out_held);
+	for (i = 0; i < 100; i++)
+		ops[i] = (struct bufq_batch_op){ .op = BUFQ_OP_REUSE,
+						 .index = ops[i].index };
+	ASSERT_EQ(0, bq_batch(self->fd, ops, 100, &done));
+	EXPECT_EQ(100, done);
+	ASSERT_EQ(0, bq_info(self->fd, &info));
+	EXPECT_EQ(4, info.out_total);
+	EXPECT_EQ(4, info.out_free);
+}
+
+/*
+ * Records laid out so that the first @rw of them end the first page of
+ * @map and the rest start the second, which batch_edge() protects.
+ */
+static struct bufq_batch_op *batch_at_edge(char *map, long page, int rw)
+{
+	return (struct bufq_batch_op *)(map + page) - rw;
+}
+
+static int batch_edge(int fd, struct bufq_batch_op *ops, __u32 count,
+		      char *map, long page, int prot, __u32 *done)
+{
+	struct bufq_batch b = {
+		.size = sizeof(b), .ops = (uintptr_t)ops,
+		.entry_len = sizeof(*ops), .count = count, .out_done = SENT32,
+	};
+	int ret;
+
+	if (mprotect(map + page, page, prot))
+		return -errno;
+	ret = bq_ioctl(fd, BUFQ_IOCTL_BATCH, &b);
+	*done = b.out_done;
+	if (mprotect(map + page, page, PROT_READ | PROT_WRITE))
+		return -errno;
+	return ret;
+}
+
+/*
+ * A record whose result cannot be written ends the batch as it would one
+ * record at a time: records before it are done and written, a FETCH or
+ * DEQUEUE in it is undone, an ENQUEUE or REUSE in it is done, and the
+ * records after it do not run.
+ */
+TEST_F(raw, batch_write_fault)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct bufq_batch_op *ops;
+	struct bufq_info info;
+	__u32 done, held[20], idx, len;
+	char *map;
+	int i;
+
+	map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	ASSERT_EQ(0, bq_configure(self->fd, 100, 64, 0, 0, 0));
+
+	/* Fetches: 10 writable, the 11th faults and is undone. */
+	ops = batch_at_edge(map, page, 10);
+	for (i = 0; i < 40; i++)
+		ops[i] = (struct bufq_batch_op){ .op = BUFQ_OP_FETCH };
+	EXPECT_EQ(-EFAULT, batch_edge(self->fd, ops, 40, map, page,
+				      PROT_READ, &done));
+	EXPECT_EQ(10, done);
+	ASSERT_EQ(0, bq_info(self->fd, &info));
+	EXPECT_EQ(10, info.out_held);
+	for (i = 0; i < 10; i++) {
+		EXPECT_EQ(0, ops[i].result);
+		held[i] = ops[i].index;
+	}
+
+	/* Reuses: 4 writable, the 5th is done all the same, no more. */
+	ops = batch_at_edge(map, page, 4);
+	for (i = 0; i < 10; i++)
+		ops[i] = (struct bufq_batch_op){ .op = BUFQ_OP_REUSE,
+						 .index = held[i] };
+	EXPECT_EQ(-EFAULT, batch_edge(self->fd, ops, 10, map, page,
+				      PROT_READ, &done));
+	EXPECT_EQ(4, done);
+	ASSERT_EQ(0, bq_info(self->fd, &info));
+	EXPECT_EQ(5, info.out_held);
+	EXPECT_EQ(-EBADSLT, bq_reuse(self->fd, held[4]));
+	for (i = 5; i < 10; i++)
+		EXPECT_EQ(0, bq_enqueue(self->fd, held[i], i, 0));
+
+	/* Dequeues: undone ones go back in their order. */
+	ops = batch_at_edge(map, page, 2);
+	for (i = 0; i < 5; i++)
+		ops[i] = (struct bufq_batch_op){ .op = BUFQ_OP_DEQUEUE };
+	EXPECT_EQ(-EFAULT, batch_edge(self->fd, ops, 5, map, page,
+				      PROT_READ, &done));
+	EXPECT_EQ(2, done);
+	EXPECT_EQ(5, ops[0].len);
+	EXPECT_EQ(6, ops[1].len);
+	held[0] = ops[0].index;
+	held[1] = ops[1].index;
+	ASSERT_EQ(0, bq_info(self->fd, &info));
+	EXPECT_EQ(3, info.out_queued);
+
+	/*
+	 * A dequeue faults before enqueues and a reuse of the same batch:
+	 * they do not run, their buffers stay held.
+	 */
+	ops = batch_at_edge(map, page, 1);
+	ops[0] = (struct bufq_batch_op){ .op = BUFQ_OP_DEQUEUE };
+	ops[1] = (struct bufq_batch_op){ .op = BUFQ_OP_DEQUEUE };
+	ops[2] = (struct bufq_batch_op){ .op = BUFQ_OP_ENQUEUE,
+					 .index = held[0], .len = 1 };
+	ops[3] = (struct bufq_batch_op){ .op = BUFQ_OP_REUSE,
+					 .index = held[1] };
+	EXPECT_EQ(-EFAULT, batch_edge(self->fd, ops, 4, map, page,
+				      PROT_READ, &done));
+	EXPECT_EQ(1, done);
+	EXPECT_EQ(7, ops[0].len);
+	held[2] = ops[0].index;
+	ASSERT_EQ(0, bq_info(self->fd, &info));
+	EXPECT_EQ(2, info.out_queued);
+	EXPECT_EQ(3, info.out_held);
+	for (i = 8; i < 10; i++) {
+		ASSERT_EQ(0, bq_dequeue(self->fd, &idx, &len));
+		EXPECT_EQ(i, len);
+		EXPECT_EQ(0, bq_reuse(self->fd, idx));
+	}
+	for (i = 0; i < 3; i++)
+		EXPECT_EQ(0, bq_reuse(self->fd, held[i]));
+
+	/* A record that cannot be read: those before it run. */
+	ops = batch_at_edge(map, page, 3);
+	for (i = 0; i < 12; i++)
+		ops[i] = (struct bufq_batch_op){ .op = BUFQ_OP_FETCH };
+	EXPECT_EQ(-EFAULT, batch_edge(self->fd, ops, 12, map, page,
+				      PROT_NONE, &done));
+	EXPECT_EQ(3, done);
+	ASSERT_EQ(0, bq_info(self->fd, &info));
+	EXPECT_EQ(3, info.out_held);
+	for (i = 0; i < 3; i++)
+		EXPECT_EQ(0, bq_reuse(self->fd, ops[i].index));
+
+	ASSERT_EQ(0, bq_info(self->fd, &info));
+	EXPECT_EQ(100, info.out_free);
+	EXPECT_EQ(0, info.out_queued);
+	EXPECT_EQ(0, info.out_held);
+	munmap(map, 2 * page);
+}
+
+/*
+ * Two processes run batches of random records on one queue, racing for the
+ * same buffers: every record succeeds or fails with a documented errno,
+ * a batch stops at its first failure, and no buffer goes missing.
+ */
+TEST_F_TIMEOUT(bufq, racing_batch, 300)
+{
+	struct bufq_info info;
+	pid_t pid[2];
+	__u32 idx;
+	int p;
+
+	for (p = 0; p < 2; p++) {
+		pid[p] = fork();
+		ASSERT_LE(0, pid[p]);
+		if (pid[p])
+			continue;
+		alarm(CHILD_ALARM * 4);
+		srand(getpid());
+		for (int i = 0; i < 1000; i++) {
+			struct bufq_batch_op ops[80];
+			int n = 1 + rand() % 80, k;
+			__u32 done;
+
+			for (k = 0; k < n; k++) {
+				int run = rand() % 3 ? 1 : 0;
+
+				ops[k] = (struct bufq_batch_op){
+					.op = run && k ? ops[k - 1].op :
+					      1 + rand() % 4,
+					.index = rand() % (NBUF + 1),
+					.len = rand() % BSIZE,
+					.flags = rand() % 8 ? 0 :
+						 BUFQ_ENQUEUE_AT_HEAD,
+					.result = SENT32,
+				};
+				if (ops[k].op != BUFQ_OP_ENQUEUE)
+					ops[k].flags = 0;
+			}
+			if (bq_batch(self->fd, ops, n, &done) || done > n)
+				_exit(1);
+			for (k = 0; k < (int)done; k++)
+				if (ops[k].result)
+					_exit(2);
+			if (done < n && ops[done].result != EAGAIN &&
+			    ops[done].result != EBADSLT &&
+			    ops[done].result != EINVAL)
+				_exit(3);
+			for (k = done + 1; k < n; k++)
+				if (ops[k].result != SENT32)
+					_exit(4);
+		}
+		_exit(0);
+	}
+	EXPECT_EQ(0, wait_child(pid[0]));
+	EXPECT_EQ(0, wait_child(pid[1]));
+
+	ASSERT_EQ(0, bq_flush(self->fd));
+	for (idx = 0; idx < NBUF; idx++) {
+		int ret = bq_reuse(self->fd, idx);
+
+		EXPECT_TRUE(ret == 0 || ret == -EBADSLT);
+	}
+	ASSERT_EQ(0, bq_info(self->fd, &info));
+	EXPECT_EQ(NBUF, info.out_free);
+	EXPECT_EQ(NBUF, info.out_total);
+	EXPECT_EQ(0, info.out_held);
+	EXPECT_EQ(0, info.out_queued);
+}
+
 /* A fault writing back a FETCH result gives the buffer back. */
 TEST_F(bufq, fetch_efault_undo)
 {

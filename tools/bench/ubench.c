@@ -29,8 +29,8 @@
 #include <unistd.h>
 #include <linux/bufq.h>
 
-#define BATCH		64
-#define NBUF		256
+#define BATCH		128
+#define NBUF		512
 
 static uint64_t *nsys;		/* shared: syscalls of both processes */
 
