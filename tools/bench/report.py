@@ -114,12 +114,14 @@ def chart(med, units, png):
             label = f"{fig} {unit} {impl}/{alt}"
             f.write(f'{i} {ratio:.4f} "{label}"\n')
     script = f"""
-set terminal pngcairo size 1400,700 font ",9"
+set terminal pngcairo size 1400,800 font ",9"
+set bmargin 16
 set output "{png}"
 set title "bufq ÷ alternative, one make bench run under QEMU TCG (higher is better for rates, lower for kernel ps/cycle)"
 set style fill solid 0.6
 set boxwidth 0.7
 set logscale y 2
+set yrange [0.25:8]
 set ylabel "ratio"
 set xtics rotate by -60 scale 0
 set grid ytics
