@@ -1260,7 +1260,8 @@ static int bufq_fop_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (!bufq_file_q(bf))
 		return -EBADFD;
-	if (!(vma->vm_flags & VM_SHARED))
+	/* VM_MAYSHARE: a read-only MAP_SHARED of an O_RDONLY file lacks VM_SHARED. */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	pages = bf->mem_size >> PAGE_SHIFT;
 	if (vma->vm_pgoff >= pages || vma_pages(vma) > pages - vma->vm_pgoff)

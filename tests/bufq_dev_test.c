@@ -772,6 +772,26 @@ TEST_F(bufq, mmap_bounds)
 	munmap(p, page);
 }
 
+/* A read-only shared mapping of a read-only file is a shared mapping too. */
+TEST(readonly_shared_mapping)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned char *p;
+	int fd;
+
+	fd = open(DEV, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, bq_configure(fd, 2, 64, 0, 0, 0));
+	p = mmap(NULL, page, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(0, p[0]);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, page, PROT_READ | PROT_WRITE,
+				   MAP_SHARED, fd, 0));
+	EXPECT_EQ(EACCES, errno);
+	munmap(p, page);
+	close(fd);
+}
+
 TEST_F(bufq, mapping_outlives_fd)
 {
 	size_t size = self->info.out_mmap_size;

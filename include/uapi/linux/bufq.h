@@ -23,7 +23,8 @@
  *
  * The file must be configured first (BUFQ_IOCTL_CONFIGURE), exactly once.
  * Until then every other operation (ioctl, read, write, mmap) fails with
- * EBADFD and poll reports EPOLLERR.
+ * EBADFD and poll reports EPOLLERR; add the file to an epoll set only after
+ * CONFIGURE, since no wait queue exists before it to wake the set.
  *
  * Buffer memory is mapped with mmap(MAP_SHARED) of the file. Buffer i starts
  * at offset i * out_stride; its data area is the first buffer_size bytes and
@@ -36,7 +37,9 @@
  * read() and write() move whole messages: write() of n <= buffer_size bytes
  * is FETCH, copy, ENQUEUE with length n; read() is DEQUEUE, copy, REUSE of one
  * message and returns its length. A write() of zero bytes does nothing and
- * returns 0. A read() into a buffer shorter than the message fails with
+ * returns 0; a buffer ENQUEUEd with len 0 reads back as a 0-byte message,
+ * which a stream reader must not take for end of file. A read() into a
+ * buffer shorter than the message fails with
  * EMSGSIZE and puts the message back at the head of the queue; a write() of
  * more than buffer_size bytes fails with EMSGSIZE. With several concurrent
  * consumers, a message put back this way may be overtaken by the one behind
