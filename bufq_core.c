@@ -660,45 +660,6 @@ static bool bufq_fetchable(struct bufq *q)
 	return ret;
 }
 
-/**
- * bufq_fetch_wait - take a free buffer, waiting for one
- * @q: the queue
- * @buf: set to the buffer's data area
- * @ctx: set to the buffer's context area; may be NULL
- *
- * Like bufq_fetch(), but sleeps while no buffer is free and none may be
- * made, until one is reused or a signal arrives.
- *
- * Context: process context; sleeps.
- * Return: 0; -ERESTARTSYS if a signal arrived; -ENOMEM, -ESHUTDOWN as for
- * bufq_fetch().
- */
-int bufq_fetch_wait(struct bufq *q, void **buf, void **ctx)
-{
-	int ret;
-
-	might_sleep();
-	bufq_wait_begin(q);
-	for (;;) {
-		/* Outside the wait: growth may allocate with a sleeping mask. */
-		ret = bufq_fetch(q, buf, ctx);
-		if (ret != -ENOBUFS)
-			break;
-		/*
-		 * The condition takes free_lock after we are on free_wait,
-		 * which pairs with __bufq_wake_fetchers() testing free_wait
-		 * after its free_lock section.
-		 */
-		if (wait_event_interruptible(q->free_wait, bufq_fetchable(q))) {
-			ret = -ERESTARTSYS;
-			break;
-		}
-	}
-	bufq_wait_end(q);
-	return ret;
-}
-EXPORT_SYMBOL_GPL(bufq_fetch_wait);
-
 /* Caller holds work_lock. */
 static void __bufq_arm(struct bufq *q, struct bufq_timed *t)
 {
@@ -873,6 +834,66 @@ static bool bufq_dequeueable(struct bufq *q)
 	return ret;
 }
 
+/* One side of the queue, as the *_wait() calls see it. */
+struct bufq_side {
+	int (*take)(struct bufq *q, void **buf, void **ctx);
+	bool (*ready)(struct bufq *q);	/* take() would not return @empty */
+	int empty;			/* take()'s error for "nothing now" */
+};
+
+static const struct bufq_side bufq_free_side = {
+	.take = bufq_fetch, .ready = bufq_fetchable, .empty = -ENOBUFS,
+};
+
+static const struct bufq_side bufq_work_side = {
+	.take = bufq_dequeue, .ready = bufq_dequeueable, .empty = -ENODATA,
+};
+
+static int bufq_wait_take(struct bufq *q, wait_queue_head_t *wq,
+			  const struct bufq_side *side, void **buf, void **ctx)
+{
+	int ret;
+
+	might_sleep();
+	bufq_wait_begin(q);
+	for (;;) {
+		/* Outside the wait: growth may allocate with a sleeping mask. */
+		ret = side->take(q, buf, ctx);
+		if (ret != side->empty)
+			break;
+		/*
+		 * ready() takes the side's lock after we are on its wait
+		 * queue, which pairs with __bufq_wake_fetchers() and
+		 * __bufq_wake_consumers() testing it under that lock.
+		 */
+		if (wait_event_interruptible(*wq, side->ready(q))) {
+			ret = -ERESTARTSYS;
+			break;
+		}
+	}
+	bufq_wait_end(q);
+	return ret;
+}
+
+/**
+ * bufq_fetch_wait - take a free buffer, waiting for one
+ * @q: the queue
+ * @buf: set to the buffer's data area
+ * @ctx: set to the buffer's context area; may be NULL
+ *
+ * Like bufq_fetch(), but sleeps while no buffer is free and none may be
+ * made, until one is reused or a signal arrives.
+ *
+ * Context: process context; sleeps.
+ * Return: 0; -ERESTARTSYS if a signal arrived; -ENOMEM, -ESHUTDOWN as for
+ * bufq_fetch().
+ */
+int bufq_fetch_wait(struct bufq *q, void **buf, void **ctx)
+{
+	return bufq_wait_take(q, &q->free_wait, &bufq_free_side, buf, ctx);
+}
+EXPORT_SYMBOL_GPL(bufq_fetch_wait);
+
 /**
  * bufq_dequeue_wait - take the head of the consumer list, waiting for one
  * @q: the queue
@@ -885,22 +906,7 @@ static bool bufq_dequeueable(struct bufq *q)
  */
 int bufq_dequeue_wait(struct bufq *q, void **buf, void **ctx)
 {
-	int ret;
-
-	might_sleep();
-	bufq_wait_begin(q);
-	for (;;) {
-		ret = bufq_dequeue(q, buf, ctx);
-		if (ret != -ENODATA)
-			break;
-		/* Pairs with __bufq_wake_consumers(), as in bufq_fetch_wait(). */
-		if (wait_event_interruptible(q->work_wait, bufq_dequeueable(q))) {
-			ret = -ERESTARTSYS;
-			break;
-		}
-	}
-	bufq_wait_end(q);
-	return ret;
+	return bufq_wait_take(q, &q->work_wait, &bufq_work_side, buf, ctx);
 }
 EXPORT_SYMBOL_GPL(bufq_dequeue_wait);
 
