@@ -22,7 +22,9 @@
  * atomic operation.
  *
  * The slot memory is allocated at CONFIGURE, charged to the caller's memory
- * cgroup, and freed only at release of the file. A mapping holds the file,
+ * cgroup, and freed only at release of the file. Each slot is pages of its
+ * own, in the direct map (vmalloc() only when that fails): no vmap area to
+ * set up and tear down per queue. A mapping holds the file,
  * and the file holds the module (fops owner), so neither can go while user
  * space can still reach the memory.
  */
@@ -48,6 +50,7 @@
 #include <linux/vmalloc.h>
 #include <uapi/linux/bufq.h>
 
+#include "bufq_chardev.h"
 #include "bufq_core.h"
 
 /* ref->slot of a core buffer that carries no slot. */
@@ -96,8 +99,8 @@ struct bufq_slot_ref {
  * @nr_slots: number of slots: the most core buffers the queue may have
  * @stride: bytes from one slot to the next, page aligned
  * @ctx_offset: offset of the user's context area in a slot
- * @mem_size: bytes of @mem, @nr_slots * @stride
- * @mem: slot memory
+ * @mem_size: bytes of the mapping, @nr_slots * @stride
+ * @mem: each slot's memory, @stride bytes
  * @bufs: the core buffer that carries each used slot
  * @used: slots carried by a core buffer
  * @held: per slot, non-zero while user space holds it
@@ -116,7 +119,7 @@ struct bufq_file {
 	u32 stride;
 	u32 ctx_offset;
 	size_t mem_size;
-	void *mem;
+	void **mem;
 	void **bufs;
 	unsigned long *used;
 	u32 *held;
@@ -130,18 +133,18 @@ static struct bufq *bufq_file_q(struct bufq_file *bf)
 }
 
 /*
- * The slot ref of a core buffer: bufq_context() without the call, which the
- * batch path makes per record. The context area sits ctx_offset bytes from
- * the data area (struct bufq); this file is part of bufq.
+ * The slot ref of a core buffer: bufq_context() without the checks, which
+ * the batch path would make per record. The queue holds no data, so it is
+ * not paged; this file is part of bufq.
  */
 static struct bufq_slot_ref *bufq_ref(struct bufq *q, void *buf)
 {
-	return buf + q->ctx_offset;
+	return bufq_ctx_fast(q, buf);
 }
 
 static void *bufq_slot_data(struct bufq_file *bf, u32 slot)
 {
-	return bf->mem + (size_t)slot * bf->stride;
+	return bf->mem[slot];
 }
 
 /* Core reuse_cleanup: the buffer gives its slot back. */
@@ -301,9 +304,8 @@ static int bufq_do_enqueue(struct bufq_file *bf, struct bufq *q, u32 index,
 		ret = bufq_enqueue_at_head(q, buf);
 	else
 		ret = bufq_enqueue(q, buf);
-	/* -ESHUTDOWN recycles the buffer, but cannot happen while open. */
-	if (ret && ret != -ESHUTDOWN)
-		bufq_slot_hold(bf, ref);	/* still ours: give it back */
+	if (ret)	/* still ours (-ESHUTDOWN cannot happen while open) */
+		bufq_slot_hold(bf, ref);
 	return ret;
 }
 
@@ -397,12 +399,42 @@ static int bufq_configure_check(const struct bufq_configure *cmd, u32 *nr,
 	return 0;
 }
 
+/* Pages of its own for a slot; vmalloc() if none are free that large. */
+static void *bufq_slot_mem_alloc(size_t size)
+{
+	gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN;
+
+	return alloc_pages_exact(size, gfp | __GFP_NORETRY) ?:
+	       __vmalloc(size, gfp);
+}
+
+static void bufq_slot_mem_free(void *mem, size_t size)
+{
+	if (is_vmalloc_addr(mem))
+		vfree(mem);
+	else if (mem)
+		free_pages_exact(mem, size);
+}
+
+static struct page *bufq_slot_page(struct bufq_file *bf, pgoff_t pgoff)
+{
+	u32 pages = bf->stride >> PAGE_SHIFT;
+	void *addr = bf->mem[pgoff / pages] + (pgoff % pages) * PAGE_SIZE;
+
+	return is_vmalloc_addr(addr) ? vmalloc_to_page(addr) :
+				       virt_to_page(addr);
+}
+
 static void bufq_file_free_slots(struct bufq_file *bf)
 {
+	u32 i;
+
 	kvfree(bf->held);
 	bitmap_free(bf->used);
 	kvfree(bf->bufs);
-	vfree(bf->mem);
+	for (i = 0; bf->mem && i < bf->nr_slots; i++)
+		bufq_slot_mem_free(bf->mem[i], bf->stride);
+	kvfree(bf->mem);
 	bf->held = NULL;
 	bf->used = NULL;
 	bf->bufs = NULL;
@@ -428,6 +460,7 @@ static int bufq_file_setup(struct bufq_file *bf,
 	};
 	struct bufq *q;
 	int ret = -ENOMEM;
+	u32 i;
 
 	bf->flags = cmd->flags;
 	bf->buffer_count = cmd->buffer_count;
@@ -439,8 +472,13 @@ static int bufq_file_setup(struct bufq_file *bf,
 	bf->mem_size = (size_t)nr * stride;
 
 	/* Sizes come from user space: fail quietly, ENOMEM says enough. */
-	bf->mem = __vmalloc(bf->mem_size,
-			    GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN);
+	bf->mem = kvcalloc(nr, sizeof(*bf->mem),
+			   GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	for (i = 0; bf->mem && i < nr; i++) {
+		bf->mem[i] = bufq_slot_mem_alloc(stride);
+		if (!bf->mem[i])
+			goto err_free;
+	}
 	bf->bufs = kvcalloc(nr, sizeof(*bf->bufs),
 			    GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	bf->used = bitmap_zalloc(nr, GFP_KERNEL_ACCOUNT);
@@ -844,7 +882,7 @@ static void bufq_batch_give(struct bufq_batch_ctx *bc, u32 i, u32 end)
 		if (bc->ops[r].flags & BUFQ_ENQUEUE_AT_HEAD) {
 			k = r + 1;
 			ret = bufq_enqueue_at_head(q, bc->bufs[r]);
-			n = !ret || ret == -ESHUTDOWN;
+			n = !ret;
 		} else {
 			for (k = r + 1; k < end; k++)
 				if (bc->ops[k].flags & BUFQ_ENQUEUE_AT_HEAD)
@@ -1243,7 +1281,7 @@ static vm_fault_t bufq_vm_fault(struct vm_fault *vmf)
 
 	if (vmf->pgoff >= bf->mem_size >> PAGE_SHIFT)
 		return VM_FAULT_SIGBUS;
-	page = vmalloc_to_page(bf->mem + (vmf->pgoff << PAGE_SHIFT));
+	page = bufq_slot_page(bf, vmf->pgoff);
 	get_page(page);
 	vmf->page = page;
 	return 0;

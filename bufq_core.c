@@ -2,17 +2,21 @@
 /*
  * bufq - a producer/consumer buffer queue, ported from DMF_BufferQueue
  *
- * Locking: the producer side (free_bufs, nr_free, total, pending, dead,
- * high_water, grown) is under free_lock; the consumer side (work_list,
- * nr_queued, every struct bufq_timed, arming q->timer) under work_lock.
- * Both are irq-safe spinlocks and no path holds both, so there is no
- * nesting between them. The timer base lock nests inside work_lock.
+ * Locking: the producer side (free_bufs, nr_free, total, pending, users,
+ * dead, high_water, grown) is under free_lock; the consumer side
+ * (work_list, nr_queued, the timed tree, every struct bufq_timed, arming
+ * q->timer) under work_lock. Both are raw, irq-safe spinlocks, so every
+ * call but growth works in hard IRQ context on PREEMPT_RT too, and no
+ * path holds both. Nested inside them: the swait queue locks (wake-ups of
+ * *_wait() sleepers) and the timer base lock. Poll waiters are woken
+ * after the lock is dropped, from an irq_work when in hard IRQ context,
+ * and memory is never freed in hard IRQ context either: see bufq_drop().
  *
- * A buffer's state leaves BUFQ_STATE_HELD only by the hand of its owner,
- * in bufq_claim(); the other transitions happen under the lock of the list
- * the buffer leaves. The check catches a buffer handed in twice, as DMF
- * does, but not two hand-ins of one buffer racing on two CPUs: that would
- * cost an atomic operation per hand-in on the fast path.
+ * A buffer's magic (bufq_core.h) is its state. It leaves HELD only by the
+ * hand of its owner, in bufq_claim(); the other transitions happen under
+ * the lock of the list the buffer leaves. The check catches a buffer
+ * handed in twice, as DMF does, but not two hand-ins of one buffer racing
+ * on two CPUs: that would cost an atomic operation per hand-in.
  *
  * nr_free and nr_queued are also read without their lock, so that a fetch
  * or dequeue that must fail does not take a lock a busy peer needs.
@@ -22,46 +26,36 @@
  * freed on reuse), so an array of buffer_count suffices, a fetch or reuse
  * touches no other buffer, and the most recently reused, cache-hot buffer
  * is fetched first.
+ *
+ * Lifetime: q->total counts buffers (and growth reservations), q->users
+ * the creator's reference, bufq_get() references and sleepers in *_wait().
+ * A dead queue goes when both are zero; whoever drops the last one
+ * releases it.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/atomic.h>
 #include <linux/jiffies.h>
+#include <linux/memcontrol.h>
 #include <linux/module.h>
-#include <linux/overflow.h>
-#include <linux/scatterlist.h>
+#include <linux/sched/clock.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/scatterlist.h>
 #include <linux/slab.h>
-#include <linux/unaligned.h>
-#include <linux/wait_bit.h>
 
+#include "bufq_compat.h"
 #include "bufq_core.h"
 
 static struct workqueue_struct *bufq_wq;
 static atomic_t bufq_ids = ATOMIC_INIT(0);
 
-static struct bufq_buf *bufq_buf_of(const void *data)
-{
-	return container_of((void *)data, struct bufq_buf, data);
-}
-
-static void *bufq_ctx_of(const struct bufq *q, struct bufq_buf *b)
-{
-	return b->data + q->ctx_offset;
-}
-
-static struct bufq_timed *bufq_timed_of(const struct bufq *q,
-					struct bufq_buf *b)
-{
-	return (struct bufq_timed *)(b->data + q->timer_offset);
-}
-
 static bool bufq_sentinels_ok(const struct bufq *q, struct bufq_buf *b)
 {
-	return get_unaligned((u32 *)(b->data + q->buffer_size)) ==
-		BUFQ_SENTINEL &&
-	       get_unaligned((u32 *)(b->data + q->ctx_offset + q->context_size)) ==
-		BUFQ_SENTINEL;
+	void *ctx = bufq_ctx_of(q, b);
+
+	return get_unaligned((u32 *)(ctx + q->context_size)) == BUFQ_SENTINEL &&
+	       (q->paged || get_unaligned((u32 *)(b->data + q->buffer_size)) ==
+			    BUFQ_SENTINEL);
 }
 
 /*
@@ -69,56 +63,70 @@ static bool bufq_sentinels_ok(const struct bufq *q, struct bufq_buf *b)
  * counts where returns are mitigated (retbleed, SRSO) and calls are not free.
  *
  * Take a client-held buffer from the client, moving it to @to. Refuses,
- * with one WARN and nothing changed, a buffer that is not this queue's, not
- * held, or whose sentinels were overwritten. No lock: the caller owns @buf.
+ * with one WARN and nothing changed, a pointer that is not a data area of
+ * this queue, a buffer not held, or one whose sentinels were overwritten.
+ * No lock: the caller owns @buf.
  */
 static __always_inline struct bufq_buf *bufq_claim(struct bufq *q, void *buf,
-						   u32 to)
+						   enum bufq_state to)
 {
-	struct bufq_buf *b = bufq_buf_of(buf);
+	struct bufq_buf *b = bufq_mem_find(q, buf);
 	const char *why;
 
-	if (b->q != q)
-		why = "not from this queue";
+	if (!b)
+		why = "not a buffer of this queue";
+	else if (READ_ONCE(b->magic) != bufq_magic(q, b, BUFQ_STATE_HELD))
+		why = "not held by the client";
 	else if (!bufq_sentinels_ok(q, b))
 		why = "overrun (sentinel overwritten)";
-	else if (READ_ONCE(b->state) != BUFQ_STATE_HELD)
-		why = "not held by the client";
 	else
 		why = NULL;
 	if (!why) {
-		WRITE_ONCE(b->state, to);
+		WRITE_ONCE(b->magic, bufq_magic(q, b, to));
 		return b;
 	}
 	WARN(1, "bufq %s: refused buffer %p: %s\n", q->name, buf, why);
 	return NULL;
 }
 
-/* The queue is dead and empty: free what bufq_init() made. */
-static void bufq_free_cache(struct bufq *q)
+static void bufq_set_state(struct bufq *q, struct bufq_buf *b,
+			   enum bufq_state state)
 {
-	const char *name = q->name;
+	WRITE_ONCE(b->magic, bufq_magic(q, b, state));
+}
 
-	kmem_cache_destroy(q->cache);
-	free_percpu(q->fetch_failed);
+/* What bufq_init() made besides the buffers; they are all gone. */
+static void bufq_free_fields(struct bufq *q)
+{
+	WARN_ON_ONCE(q->mem_bytes || !list_empty(&q->partial));
+	mem_cgroup_put(q->memcg);
 	kfree(q->free_bufs);
-	kfree(name);
+	kfree(q->name);
 }
 
 static void bufq_release_work(struct work_struct *work)
 {
 	struct bufq *q = container_of(work, struct bufq, release_work);
 
-	bufq_free_cache(q);
+	irq_work_sync(&q->defer_work);
+	bufq_free_fields(q);
 	kfree(q);
+}
+
+/* Caller holds free_lock. May the dead queue go now? */
+static bool __bufq_releasable(struct bufq *q)
+{
+	if (!q->dead || q->total || q->users)
+		return false;
+	/* bufq_exit() waits on free_wait: wake it under the lock. */
+	if (!q->allocated)
+		swake_up_one(&q->free_wait);
+	return q->allocated;
 }
 
 /*
  * Caller holds free_lock. @n buffers (or reservations) that total counted
- * are gone for good, their memory already freed: total is what keeps a
- * dead queue alive, so it drops only after the last access to a buffer.
- * The last one of a dead queue wakes bufq_exit(), under the lock so that
- * it cannot free @q before the wake-up is done.
+ * are gone for good, their memory already freed.
  * Return: true if the caller must release a queue from bufq_create(); it
  * must not touch @q after dropping free_lock otherwise.
  */
@@ -126,46 +134,50 @@ static bool __bufq_uncount(struct bufq *q, unsigned int n)
 {
 	q->total -= n;
 	q->pending -= n;
-	if (!q->dead || q->total)
-		return false;
-	if (!q->allocated)
-		wake_up(&q->free_wait);
-	return q->allocated;
+	return __bufq_releasable(q);
 }
 
-/* kmem_cache_destroy() sleeps: release from a workqueue. */
+/* Release a dead, drained queue from bufq_create(), from any context. */
 static void bufq_release(struct bufq *q)
 {
 	queue_work(bufq_wq, &q->release_work);
 }
 
-static struct bufq_buf *bufq_alloc_buf(struct bufq *q, gfp_t gfp)
-{
-	struct bufq_buf *b = kmem_cache_zalloc(q->cache, gfp);
-
-	if (!b)
-		return NULL;
-	b->q = q;
-	b->state = BUFQ_STATE_HELD;
-	put_unaligned(BUFQ_SENTINEL, (u32 *)(b->data + q->buffer_size));
-	put_unaligned(BUFQ_SENTINEL,
-		      (u32 *)(b->data + q->ctx_offset + q->context_size));
-	return b;
-}
-
-/*
- * Caller holds free_lock and made a buffer free, or room to grow. Waking
- * under the lock keeps @q alive for it (see __bufq_uncount()).
- */
-static void __bufq_wake_fetchers(struct bufq *q)
+/* Caller holds free_lock and made @n buffers free, or room to grow. */
+static void __bufq_wake_fetchers(struct bufq *q, unsigned int n)
 {
 	/*
 	 * No barrier: a waiter queues itself on free_wait before it tests
 	 * its condition under free_lock (bufq_fetchable()), and we change
 	 * the state under free_lock before testing free_wait.
 	 */
-	if (waitqueue_active(&q->free_wait))
-		wake_up(&q->free_wait);
+	while (n-- && swait_active(&q->free_wait))
+		swake_up_one(&q->free_wait);
+}
+
+/* Caller holds work_lock: as __bufq_wake_fetchers(), for the consumers. */
+static void __bufq_wake_consumers(struct bufq *q, unsigned int n)
+{
+	while (n-- && swait_active(&q->work_wait))
+		swake_up_one(&q->work_wait);
+}
+
+/*
+ * Wake poll waiters, after a change made under a lock the caller dropped
+ * on a queue that was not dead then. wq_has_sleeper() orders the change
+ * before the test; the poller adds itself before it takes our lock to test
+ * (bufq_poll()). The wait queue's lock is a spinlock_t: not in hard IRQ.
+ */
+static void bufq_wake_poll(struct bufq *q)
+{
+	if (!wq_has_sleeper(&q->poll_wait))
+		return;
+	if (!in_hardirq()) {
+		wake_up(&q->poll_wait);
+		return;
+	}
+	set_bit(0, &q->defer_wake);
+	irq_work_queue(&q->defer_work);
 }
 
 /* Caller holds free_lock. Would freeing a buffer keep buffer_count? */
@@ -177,7 +189,7 @@ static bool __bufq_may_shrink(const struct bufq *q)
 /*
  * Caller holds free_lock and owns @b, which is on no list. Put it on the
  * producer list, or, past buffer_count (lookaside shrink) or on a dead
- * queue, count it as pending and return false: the caller frees it.
+ * queue, count it as pending and return false: the caller drops it.
  */
 static bool __bufq_keep(struct bufq *q, struct bufq_buf *b)
 {
@@ -186,48 +198,63 @@ static bool __bufq_keep(struct bufq *q, struct bufq_buf *b)
 		return false;
 	}
 	/* Room: nr_free < total - pending <= buffer_count, as b is counted. */
-	b->state = BUFQ_STATE_FREE;
+	bufq_set_state(q, b, BUFQ_STATE_FREE);
 	q->free_bufs[q->nr_free++] = b;
 	return true;
 }
 
-/* Free the @n buffers on @list that __bufq_keep() refused. */
-static void bufq_drop(struct bufq *q, struct list_head *list, unsigned int n)
-{
-	struct bufq_buf *b, *tmp;
-	unsigned long flags;
-	bool release;
-
-	list_for_each_entry_safe(b, tmp, list, node)
-		kmem_cache_free(q->cache, b);
-	spin_lock_irqsave(&q->free_lock, flags);
-	release = __bufq_uncount(q, n);
-	__bufq_wake_fetchers(q);	/* room to grow */
-	spin_unlock_irqrestore(&q->free_lock, flags);
-	if (release)
-		bufq_release(q);
-}
-
-/* Return buffers the caller owns, cleanup done, to the producer list. */
-static void bufq_put_free_list(struct bufq *q, struct list_head *list)
+/* Free buffers, counted as pending, and uncount them: not in hard IRQ. */
+static void bufq_free_now(struct bufq *q, struct llist_node *list)
 {
 	struct bufq_buf *b, *tmp;
 	unsigned int n = 0;
 	unsigned long flags;
-	LIST_HEAD(drop);
+	bool release;
 
-	spin_lock_irqsave(&q->free_lock, flags);
-	list_for_each_entry_safe(b, tmp, list, node) {
-		list_del(&b->node);
-		if (!__bufq_keep(q, b)) {
-			list_add(&b->node, &drop);
-			n++;
-		}
+	llist_for_each_entry_safe(b, tmp, list, lnode) {
+		bufq_mem_free(q, b);
+		n++;
 	}
-	__bufq_wake_fetchers(q);
-	spin_unlock_irqrestore(&q->free_lock, flags);
-	if (n)
-		bufq_drop(q, &drop, n);
+	raw_spin_lock_irqsave(&q->free_lock, flags);
+	__bufq_wake_fetchers(q, n);	/* room to grow */
+	release = __bufq_uncount(q, n);
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
+	if (release)
+		bufq_release(q);
+}
+
+/*
+ * Free the buffers on @list (linked through node.next) that __bufq_keep()
+ * refused. In hard IRQ context the page allocator's locks may sleep
+ * (PREEMPT_RT): leave them to an irq_work, which runs threaded there.
+ */
+static void bufq_drop(struct bufq *q, struct llist_node *first,
+		      struct llist_node *last)
+{
+	if (!in_hardirq()) {
+		last->next = NULL;
+		bufq_free_now(q, first);
+		return;
+	}
+	llist_add_batch(first, last, &q->defer_free);
+	irq_work_queue(&q->defer_work);
+}
+
+static void bufq_defer_fn(struct irq_work *work)
+{
+	struct bufq *q = container_of(work, struct bufq, defer_work);
+	struct llist_node *list;
+
+	if (test_and_clear_bit(0, &q->defer_wake))
+		wake_up(&q->poll_wait);
+	list = llist_del_all(&q->defer_free);
+	if (list)
+		bufq_free_now(q, list);
+}
+
+static struct llist_node *bufq_lnode(struct bufq_buf *b)
+{
+	return &b->lnode;
 }
 
 static void bufq_cleanup(struct bufq *q, struct bufq_buf *b)
@@ -236,45 +263,57 @@ static void bufq_cleanup(struct bufq *q, struct bufq_buf *b)
 		q->reuse_cleanup(q, b->data, bufq_ctx_of(q, b));
 }
 
+/* Return buffers the caller owns, cleanup done, to the producer list. */
+static void bufq_put_free_list(struct bufq *q, struct list_head *list)
+{
+	struct llist_node *first = NULL, *last = NULL;
+	struct bufq_buf *b, *tmp;
+	unsigned int kept = 0;
+	unsigned long flags;
+	bool dead;
+
+	raw_spin_lock_irqsave(&q->free_lock, flags);
+	list_for_each_entry_safe(b, tmp, list, node) {
+		if (__bufq_keep(q, b)) {
+			kept++;
+			continue;
+		}
+		bufq_lnode(b)->next = first;
+		first = bufq_lnode(b);
+		last = last ?: first;
+	}
+	__bufq_wake_fetchers(q, kept);
+	dead = q->dead;
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
+	if (kept && !dead)
+		bufq_wake_poll(q);
+	if (first)
+		bufq_drop(q, first, last);
+}
+
 static __always_inline void bufq_put_free(struct bufq *q, struct bufq_buf *b)
 {
 	unsigned long flags;
-	LIST_HEAD(drop);
-	bool kept;
+	bool kept, dead;
 
 	bufq_cleanup(q, b);
-	spin_lock_irqsave(&q->free_lock, flags);
+	raw_spin_lock_irqsave(&q->free_lock, flags);
 	kept = __bufq_keep(q, b);
 	if (kept)
-		__bufq_wake_fetchers(q);
-	spin_unlock_irqrestore(&q->free_lock, flags);
-	if (!kept) {
-		list_add(&b->node, &drop);
-		bufq_drop(q, &drop, 1);
-	}
+		__bufq_wake_fetchers(q, 1);
+	dead = q->dead;
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
+	if (!kept)
+		bufq_drop(q, bufq_lnode(b), bufq_lnode(b));
+	else if (!dead)
+		bufq_wake_poll(q);
 }
 
-static int bufq_layout(struct bufq *q, const struct bufq_config *cfg,
-		       unsigned int *objsize)
+static int bufq_check_config(const struct bufq_config *cfg)
 {
-	u64 ctx, timer, size;
-
 	if (!cfg || (!cfg->buffer_count && !cfg->lookaside) ||
 	    (cfg->max_buffers && cfg->max_buffers < cfg->buffer_count))
 		return -EINVAL;
-
-	/* data, u32 sentinel, context (8-aligned), u32 sentinel, timer */
-	ctx = ALIGN((u64)cfg->buffer_size + sizeof(u32), 8);
-	timer = ALIGN(ctx + cfg->context_size + sizeof(u32), 8);
-	size = sizeof(struct bufq_buf) + timer;
-	if (cfg->with_timer)
-		size += sizeof(struct bufq_timed);
-	if (size > KMALLOC_MAX_SIZE)
-		return -E2BIG;
-
-	q->ctx_offset = ctx;
-	q->timer_offset = timer;
-	*objsize = size;
 	return 0;
 }
 
@@ -292,43 +331,73 @@ static void bufq_init_fields(struct bufq *q, const struct bufq_config *cfg)
 	q->reuse_cleanup = cfg->reuse_cleanup;
 	q->priv = cfg->priv;
 	q->allocated = false;
-	q->dead = false;
+	q->memcg = NULL;
+	q->free_bufs = NULL;
+	q->name = NULL;
+	init_irq_work(&q->defer_work, bufq_defer_fn);
+	init_llist_head(&q->defer_free);
+	q->defer_wake = 0;
+	INIT_WORK(&q->release_work, bufq_release_work);
+	init_waitqueue_head(&q->poll_wait);
+	raw_spin_lock_init(&q->mem_lock);
+	INIT_LIST_HEAD(&q->partial);
+	q->mem_bytes = 0;
+
+	raw_spin_lock_init(&q->free_lock);
+	q->nr_free = 0;
 	q->total = 0;
 	q->pending = 0;
-	atomic_set(&q->waiters, 0);
-	q->nr_free = 0;
-	q->nr_queued = 0;
+	q->users = 1;		/* the creator's, dropped by destroy */
 	q->high_water = 0;
+	q->dead = false;
 	q->grown = 0;
-	spin_lock_init(&q->free_lock);
-	init_waitqueue_head(&q->free_wait);
-	spin_lock_init(&q->work_lock);
+	atomic_long_set(&q->fetch_failed, 0);
+	atomic_long_set(&q->wakeups, 0);
+	init_swait_queue_head(&q->free_wait);
+
+	raw_spin_lock_init(&q->work_lock);
 	INIT_LIST_HEAD(&q->work_list);
-	init_waitqueue_head(&q->work_wait);
-	INIT_WORK(&q->release_work, bufq_release_work);
+	q->nr_queued = 0;
+	init_swait_queue_head(&q->work_wait);
+	q->timed = RB_ROOT_CACHED;
+	q->nr_timed = 0;
+	q->expiry_max_ns = 0;
 }
 
 static void bufq_timer_fire(struct timer_list *t);
 
-/* Put @n new buffers on the empty producer list of a queue being made. */
-static int bufq_fill(struct bufq *q, unsigned int n, gfp_t gfp)
+/* Put buffer_count new buffers on the empty producer list. */
+static int bufq_fill(struct bufq *q, gfp_t gfp)
 {
 	struct bufq_buf *b;
 
-	for (; q->total < n; q->total++, q->nr_free++) {
-		b = bufq_alloc_buf(q, gfp);
+	for (; q->total < q->buffer_count; q->total++) {
+		b = bufq_mem_alloc(q, gfp);
 		if (!b)
 			goto fail;
-		b->state = BUFQ_STATE_FREE;
-		q->free_bufs[q->nr_free] = b;
+		bufq_set_state(q, b, BUFQ_STATE_FREE);
+		q->free_bufs[q->nr_free++] = b;
 	}
 	return 0;
 
 fail:
 	while (q->nr_free)
-		kmem_cache_free(q->cache, q->free_bufs[--q->nr_free]);
+		bufq_mem_free(q, q->free_bufs[--q->nr_free]);
 	q->total = 0;
 	return -ENOMEM;
+}
+
+/* Allocate what the queue needs besides itself; charged to q->memcg. */
+static int bufq_alloc_fields(struct bufq *q, const struct bufq_config *cfg,
+			     gfp_t gfp)
+{
+	q->name = kasprintf(gfp, "%s-%d", cfg->name ?: "bufq",
+			    atomic_inc_return(&bufq_ids));
+	q->free_bufs = kmalloc_array(cfg->buffer_count, sizeof(*q->free_bufs),
+				     gfp);
+	if (!q->name || (!q->free_bufs && cfg->buffer_count))
+		return -ENOMEM;
+	return bufq_fill(q, gfp);
 }
 
 /**
@@ -337,68 +406,39 @@ fail:
  * @cfg: its configuration; not referenced after return
  *
  * Makes @cfg->buffer_count buffers with GFP_KERNEL and puts them on the
- * producer list. Undo with bufq_exit().
+ * producer list. Undo with bufq_exit(). With @cfg->account, everything the
+ * queue allocates, now and later, is charged to the calling task's memory
+ * cgroup.
  *
  * Context: process context; may sleep.
  * Return: 0; -EINVAL for a @cfg that cannot work (no buffers and no
  * lookaside, or max_buffers below buffer_count); -E2BIG if a buffer would
- * be larger than the slab allocator allows; -ENOMEM when out of memory.
+ * need more than KMALLOC_MAX_SIZE of contiguous memory; -ENOMEM when out
+ * of memory.
  */
 int bufq_init(struct bufq *q, const struct bufq_config *cfg)
 {
-	slab_flags_t sflags = SLAB_HWCACHE_ALIGN;
+	struct mem_cgroup *old;
 	gfp_t gfp = GFP_KERNEL;
-	unsigned int objsize;
 	int ret;
 
-	ret = bufq_layout(q, cfg, &objsize);
+	ret = bufq_check_config(cfg);
+	if (!ret)
+		ret = bufq_mem_layout(q, cfg);
 	if (ret)
 		return ret;
 	bufq_init_fields(q, cfg);
 	timer_setup(&q->timer, bufq_timer_fire, 0);
-
-	q->name = kasprintf(GFP_KERNEL, "bufq-%s-%d", cfg->name ?: "q",
-			    atomic_inc_return(&bufq_ids));
-	if (!q->name)
-		return -ENOMEM;
 	if (cfg->account) {
-		sflags |= SLAB_ACCOUNT;
 		gfp |= __GFP_ACCOUNT;
-	}
-	q->free_bufs = kmalloc_array(cfg->buffer_count, sizeof(*q->free_bufs),
-				     gfp);
-	if (!q->free_bufs && cfg->buffer_count) {
-		ret = -ENOMEM;
-		goto out_name;
-	}
-	q->fetch_failed = alloc_percpu_gfp(unsigned long, gfp);
-	if (!q->fetch_failed) {
-		ret = -ENOMEM;
-		goto out_bufs;
-	}
-	/* Clients copy to and from user space in the data and context areas. */
-	q->cache = kmem_cache_create_usercopy(q->name, objsize, 8, sflags,
-					      offsetof(struct bufq_buf, data),
-					      q->ctx_offset + q->context_size,
-					      NULL);
-	if (!q->cache) {
-		ret = -ENOMEM;
-		goto out_percpu;
+		q->memcg = get_mem_cgroup_from_mm(current->mm);
 	}
 
-	ret = bufq_fill(q, cfg->buffer_count, gfp);
+	old = set_active_memcg(q->memcg);
+	ret = bufq_alloc_fields(q, cfg, gfp);
+	set_active_memcg(old);
 	if (ret)
-		goto out_cache;
-	return 0;
-
-out_cache:
-	kmem_cache_destroy(q->cache);
-out_percpu:
-	free_percpu(q->fetch_failed);
-out_bufs:
-	kfree(q->free_bufs);
-out_name:
-	kfree(q->name);
+		bufq_free_fields(q);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(bufq_init);
@@ -415,7 +455,8 @@ struct bufq *bufq_create(const struct bufq_config *cfg)
 	struct bufq *q;
 	int ret;
 
-	q = kzalloc(sizeof(*q), GFP_KERNEL);
+	q = kzalloc(sizeof(*q), GFP_KERNEL |
+		    (cfg && cfg->account ? __GFP_ACCOUNT : 0));
 	if (!q)
 		return ERR_PTR(-ENOMEM);
 	ret = bufq_init(q, cfg);
@@ -428,44 +469,96 @@ struct bufq *bufq_create(const struct bufq_config *cfg)
 }
 EXPORT_SYMBOL_GPL(bufq_create);
 
-/*
- * Stop the queue: refuse new work, hand queued buffers to reuse_cleanup,
- * free the free ones, stop the timer and wake every waiter.
- * Return: true if no client holds a buffer, so the queue may go now.
+/**
+ * bufq_get - take a reference on a queue
+ * @q: the queue; the caller already holds a reference or is the creator
+ *	and has not destroyed it yet
+ *
+ * A reference keeps @q valid across bufq_destroy(): calls made with it
+ * during or after destruction fail with -ESHUTDOWN (or, for reuse and
+ * flush, do their work) instead of touching freed memory. Drop it with
+ * bufq_put().
+ *
+ * Context: any.
  */
-static bool bufq_shutdown(struct bufq *q)
+void bufq_get(struct bufq *q)
 {
 	unsigned long flags;
-	unsigned int n, i;
-	bool idle;
 
-	/*
-	 * Count ourselves as a buffer, so that no hand-in racing with us can
-	 * see the queue drained and release it while we still use it.
-	 */
-	spin_lock_irqsave(&q->free_lock, flags);
+	raw_spin_lock_irqsave(&q->free_lock, flags);
+	q->users++;
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
+}
+EXPORT_SYMBOL_GPL(bufq_get);
+
+/**
+ * bufq_put - drop a reference taken by bufq_get()
+ * @q: the queue
+ *
+ * The last reference of a destroyed queue with no buffer held releases
+ * it (from a workqueue); @q must not be used after this call.
+ *
+ * Context: any.
+ */
+void bufq_put(struct bufq *q)
+{
+	unsigned long flags;
+	bool release;
+
+	raw_spin_lock_irqsave(&q->free_lock, flags);
+	q->users--;
+	release = __bufq_releasable(q);
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
+	if (release)
+		bufq_release(q);
+}
+EXPORT_SYMBOL_GPL(bufq_put);
+
+/*
+ * Stop the queue: refuse new work, hand queued buffers to reuse_cleanup,
+ * free the free ones, stop the timer and wake every waiter. The caller
+ * still holds the creator's reference.
+ */
+static void bufq_shutdown(struct bufq *q)
+{
+	struct bufq_buf **bufs = q->free_bufs;
+	unsigned long flags;
+	unsigned int n, i;
+
+	raw_spin_lock_irqsave(&q->free_lock, flags);
 	WRITE_ONCE(q->dead, true);
-	q->total++;
 	n = q->nr_free;		/* free_bufs[0..n) are ours now */
 	q->pending += n;
-	q->nr_free = 0;
-	spin_unlock_irqrestore(&q->free_lock, flags);
+	WRITE_ONCE(q->nr_free, 0);
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 
 	/* Enqueuers test dead under work_lock: nothing is queued after this. */
 	bufq_flush(q);
 	timer_shutdown_sync(&q->timer);
 	for (i = 0; i < n; i++)
-		kmem_cache_free(q->cache, q->free_bufs[i]);
-	wake_up_all(&q->work_wait);
-	wake_up_all(&q->free_wait);
-	wait_var_event(&q->waiters, !atomic_read(&q->waiters));
+		bufq_mem_free(q, bufs[i]);
 
-	spin_lock_irqsave(&q->free_lock, flags);
-	q->total -= n + 1;
+	raw_spin_lock_irqsave(&q->free_lock, flags);
+	q->total -= n;
 	q->pending -= n;
-	idle = !q->total;
-	spin_unlock_irqrestore(&q->free_lock, flags);
-	/* Unless idle, the last hand-in releases @q: do not touch it. */
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
+
+	swake_up_all(&q->free_wait);
+	swake_up_all(&q->work_wait);
+	wake_up_all(&q->poll_wait);
+	irq_work_sync(&q->defer_work);
+}
+
+/* Drop the creator's reference. Return: true if the queue may go now. */
+static bool bufq_put_creator(struct bufq *q)
+{
+	unsigned long flags;
+	bool idle;
+
+	raw_spin_lock_irqsave(&q->free_lock, flags);
+	q->users--;
+	idle = !q->total && !q->users;
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	return idle;
 }
 
@@ -474,9 +567,9 @@ static bool bufq_drained(struct bufq *q)
 	unsigned long flags;
 	bool drained;
 
-	spin_lock_irqsave(&q->free_lock, flags);
-	drained = !q->total;
-	spin_unlock_irqrestore(&q->free_lock, flags);
+	raw_spin_lock_irqsave(&q->free_lock, flags);
+	drained = !q->total && !q->users;
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	return drained;
 }
 
@@ -487,18 +580,22 @@ static bool bufq_drained(struct bufq *q)
  * Queued buffers go through reuse_cleanup and are freed with the free
  * ones. Fetches and dequeues fail with -ESHUTDOWN from now on (a fetch
  * that was already growing the queue may still succeed); tasks asleep in
- * bufq_fetch_wait() or bufq_dequeue_wait() are woken and waited for. Then
- * waits, uninterruptibly and without bound, until the client has handed
- * back every buffer it holds (by bufq_reuse() or bufq_enqueue()).
+ * bufq_fetch_wait() or bufq_dequeue_wait() are woken. Then waits,
+ * uninterruptibly and without bound, until every buffer the client holds
+ * is handed back (by bufq_reuse(), or bufq_enqueue() failing and then
+ * bufq_reuse()) and every reference from bufq_get() is dropped.
  *
  * Context: process context; sleeps. No poll table may still reference
  * the queue (call it from the file's release, not before).
  */
 void bufq_exit(struct bufq *q)
 {
-	if (!bufq_shutdown(q))
-		wait_event(q->free_wait, bufq_drained(q));
-	bufq_free_cache(q);
+	bufq_shutdown(q);
+	if (!bufq_put_creator(q))
+		swait_event_idle_exclusive(q->free_wait, bufq_drained(q));
+	/* The last hand-in may have been the irq_work's: let it finish. */
+	irq_work_sync(&q->defer_work);
+	bufq_free_fields(q);
 }
 EXPORT_SYMBOL_GPL(bufq_exit);
 
@@ -506,9 +603,11 @@ EXPORT_SYMBOL_GPL(bufq_exit);
  * bufq_destroy - tear down a queue made by bufq_create()
  * @q: the queue, or NULL
  *
- * Like bufq_exit(), but does not wait for buffers: those still held by the
- * client keep the queue alive, and the last one handed back frees it.
- * @q must not be used after that except to hand those buffers back.
+ * Like bufq_exit(), but does not wait: buffers still held by the client
+ * and references from bufq_get() keep the queue alive, and the last one
+ * handed back or dropped frees it. Without a reference, @q must not be
+ * used after this call but to hand those buffers back, and no call on @q
+ * may run concurrently with it.
  *
  * Context: process context; may sleep.
  */
@@ -516,16 +615,21 @@ void bufq_destroy(struct bufq *q)
 {
 	if (!q)
 		return;
-	if (bufq_shutdown(q)) {
-		bufq_free_cache(q);
+	bufq_shutdown(q);
+	if (bufq_put_creator(q)) {
+		bufq_free_fields(q);
 		kfree(q);
 	}
 }
 EXPORT_SYMBOL_GPL(bufq_destroy);
 
+/* May a fetch in this context make a new buffer? */
 static bool __bufq_may_grow(const struct bufq *q)
 {
-	return q->lookaside && (!q->max_buffers || q->total < q->max_buffers);
+	if (!q->lookaside || (q->max_buffers && q->total >= q->max_buffers))
+		return false;
+	/* The page allocator takes sleeping locks in hard IRQ on RT. */
+	return !(IS_ENABLED(CONFIG_PREEMPT_RT) && in_hardirq());
 }
 
 /*
@@ -543,7 +647,6 @@ static int __bufq_take_free(struct bufq *q, struct bufq_buf **b)
 		q->total++;	/* reserved: see bufq_grow() */
 		q->pending++;
 	} else {
-		this_cpu_inc(*q->fetch_failed);
 		return -ENOBUFS;
 	}
 	q->high_water = max(q->high_water, q->total - q->nr_free);
@@ -553,26 +656,31 @@ static int __bufq_take_free(struct bufq *q, struct bufq_buf **b)
 /* Fill a reservation made by __bufq_take_free(). */
 static struct bufq_buf *bufq_grow(struct bufq *q)
 {
-	struct bufq_buf *b = bufq_alloc_buf(q, q->gfp);
+	struct bufq_buf *b = bufq_mem_alloc(q, q->gfp);
 	unsigned long flags;
 	bool release = false;
 
-	spin_lock_irqsave(&q->free_lock, flags);
+	raw_spin_lock_irqsave(&q->free_lock, flags);
 	if (b) {
 		q->pending--;
 		q->grown++;
 	} else {
-		this_cpu_inc(*q->fetch_failed);
 		release = __bufq_uncount(q, 1);
-		__bufq_wake_fetchers(q);	/* the reservation is free again */
+		__bufq_wake_fetchers(q, 1);	/* the reservation is free again */
 	}
-	spin_unlock_irqrestore(&q->free_lock, flags);
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	if (release)
 		bufq_release(q);
 	return b;
 }
 
-static int bufq_get(struct bufq *q, struct bufq_buf **bp)
+static void bufq_count_failure(struct bufq *q)
+{
+	atomic_long_inc(&q->fetch_failed);
+}
+
+/* Take a free buffer, held by the caller now. Counts no failure. */
+static __always_inline int bufq_take(struct bufq *q, struct bufq_buf **bp)
 {
 	struct bufq_buf *b = NULL;
 	unsigned long flags;
@@ -581,15 +689,11 @@ static int bufq_get(struct bufq *q, struct bufq_buf **bp)
 	/* Fail without the lock when nothing is free and nothing may grow. */
 	if (!READ_ONCE(q->nr_free) &&
 	    (!q->lookaside ||
-	     (q->max_buffers && READ_ONCE(q->total) >= q->max_buffers))) {
-		if (READ_ONCE(q->dead))
-			return -ESHUTDOWN;
-		this_cpu_inc(*q->fetch_failed);
-		return -ENOBUFS;
-	}
-	spin_lock_irqsave(&q->free_lock, flags);
+	     (q->max_buffers && READ_ONCE(q->total) >= q->max_buffers)))
+		return READ_ONCE(q->dead) ? -ESHUTDOWN : -ENOBUFS;
+	raw_spin_lock_irqsave(&q->free_lock, flags);
 	ret = __bufq_take_free(q, &b);
-	spin_unlock_irqrestore(&q->free_lock, flags);
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	if (ret)
 		return ret;
 	if (!b) {
@@ -597,7 +701,7 @@ static int bufq_get(struct bufq *q, struct bufq_buf **bp)
 		if (!b)
 			return -ENOMEM;
 	}
-	b->state = BUFQ_STATE_HELD;
+	bufq_set_state(q, b, BUFQ_STATE_HELD);
 	*bp = b;
 	return 0;
 }
@@ -610,7 +714,8 @@ static int bufq_get(struct bufq *q, struct bufq_buf **bp)
  *
  * Takes the head of the producer list. If it is empty and the queue has
  * lookaside, allocates a new buffer with the configured gfp mask, unless
- * the queue already has max_buffers.
+ * the queue already has max_buffers (or, on PREEMPT_RT, the caller is in
+ * hard IRQ context).
  *
  * Context: any, if the configured gfp mask does not sleep.
  * Return: 0; -ENOBUFS if no buffer is free and none may be made;
@@ -622,9 +727,12 @@ int bufq_fetch(struct bufq *q, void **buf, void **ctx)
 	struct bufq_buf *b;
 	int ret;
 
-	ret = bufq_get(q, &b);
-	if (ret)
+	ret = bufq_take(q, &b);
+	if (ret) {
+		if (ret != -ESHUTDOWN)
+			bufq_count_failure(q);
 		return ret;
+	}
 	*buf = b->data;
 	if (ctx)
 		*ctx = bufq_ctx_of(q, b);
@@ -632,49 +740,33 @@ int bufq_fetch(struct bufq *q, void **buf, void **ctx)
 }
 EXPORT_SYMBOL_GPL(bufq_fetch);
 
-/*
- * Sleepers in the *_wait() calls are counted, so that teardown can wake
- * them and wait until they are gone before freeing the queue.
- */
-static void bufq_wait_begin(struct bufq *q)
-{
-	atomic_inc(&q->waiters);
-}
-
-static void bufq_wait_end(struct bufq *q)
-{
-	/* The last access to @q: wake_up_var() only hashes the address. */
-	if (atomic_dec_and_test(&q->waiters))
-		wake_up_var(&q->waiters);
-}
-
 /* Would a fetch find or make a buffer, or fail for good? */
 static bool bufq_fetchable(struct bufq *q)
 {
 	unsigned long flags;
 	bool ret;
 
-	spin_lock_irqsave(&q->free_lock, flags);
+	raw_spin_lock_irqsave(&q->free_lock, flags);
 	ret = q->dead || q->nr_free || __bufq_may_grow(q);
-	spin_unlock_irqrestore(&q->free_lock, flags);
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	return ret;
 }
 
 /* Caller holds work_lock. */
-static void __bufq_arm(struct bufq *q, struct bufq_timed *t)
+static void __bufq_arm(struct bufq *q, struct bufq_timed *t);
+
+/* Caller holds work_lock. @t is armed: take it out of the tree. */
+static void __bufq_disarm(struct bufq *q, struct bufq_timed *t)
 {
-	t->deadline = jiffies + msecs_to_jiffies(t->msecs);
-	t->armed = true;
-	/* Starts the timer, or brings it forward; never delays it. */
-	timer_reduce(&q->timer, t->deadline);
+	rb_erase_cached(&t->node, &q->timed);
+	t->armed = false;
+	q->nr_timed--;
 }
 
 /* Caller holds work_lock. @b is HELD by the caller and becomes QUEUED. */
-static int __bufq_queue(struct bufq *q, struct bufq_buf *b, bool at_head,
-			struct bufq_timed *t)
+static void __bufq_queue(struct bufq *q, struct bufq_buf *b, bool at_head,
+			 struct bufq_timed *t)
 {
-	if (unlikely(READ_ONCE(q->dead)))
-		return -ESHUTDOWN;
 	if (at_head)
 		list_add(&b->node, &q->work_list);
 	else
@@ -682,25 +774,21 @@ static int __bufq_queue(struct bufq *q, struct bufq_buf *b, bool at_head,
 	WRITE_ONCE(q->nr_queued, q->nr_queued + 1);
 	if (t)
 		__bufq_arm(q, t);
-	return 0;
 }
 
 /* Caller holds work_lock. @b is QUEUED and becomes HELD. */
 static void __bufq_unqueue(struct bufq *q, struct bufq_buf *b)
 {
+	struct bufq_timed *t;
+
 	list_del(&b->node);
 	WRITE_ONCE(q->nr_queued, q->nr_queued - 1);
-	b->state = BUFQ_STATE_HELD;
-	if (q->with_timer)
-		bufq_timed_of(q, b)->armed = false;	/* the timer will skip it */
-}
-
-/* Caller holds work_lock: as __bufq_wake_fetchers(), for the consumers. */
-static void __bufq_wake_consumers(struct bufq *q)
-{
-	/* No barrier: the waiter tests under work_lock (bufq_dequeueable()). */
-	if (waitqueue_active(&q->work_wait))
-		wake_up(&q->work_wait);
+	bufq_set_state(q, b, BUFQ_STATE_HELD);
+	if (q->with_timer) {
+		t = bufq_timed_of(q, b);
+		if (t->armed)
+			__bufq_disarm(q, t);
+	}
 }
 
 static __always_inline int bufq_insert(struct bufq *q, void *buf, bool at_head,
@@ -709,22 +797,26 @@ static __always_inline int bufq_insert(struct bufq *q, void *buf, bool at_head,
 	struct bufq_buf *b = bufq_claim(q, buf, BUFQ_STATE_QUEUED);
 	struct bufq_timed *t = NULL;
 	unsigned long flags;
-	int ret;
 
 	if (!b)
 		return -EINVAL;
 	if (timed) {
 		t = bufq_timed_of(q, b);
-		*t = *timed;
+		t->fn = timed->fn;
+		t->arg = timed->arg;
+		t->msecs = timed->msecs;
 	}
-	spin_lock_irqsave(&q->work_lock, flags);
-	ret = __bufq_queue(q, b, at_head, t);
-	if (!ret)
-		__bufq_wake_consumers(q);
-	spin_unlock_irqrestore(&q->work_lock, flags);
-	if (ret)
-		bufq_put_free(q, b);	/* dead: recycle it */
-	return ret;
+	raw_spin_lock_irqsave(&q->work_lock, flags);
+	if (unlikely(READ_ONCE(q->dead))) {
+		raw_spin_unlock_irqrestore(&q->work_lock, flags);
+		bufq_set_state(q, b, BUFQ_STATE_HELD);	/* still the caller's */
+		return -ESHUTDOWN;
+	}
+	__bufq_queue(q, b, at_head, t);
+	__bufq_wake_consumers(q, 1);
+	raw_spin_unlock_irqrestore(&q->work_lock, flags);
+	bufq_wake_poll(q);
+	return 0;
 }
 
 /**
@@ -732,11 +824,13 @@ static __always_inline int bufq_insert(struct bufq *q, void *buf, bool at_head,
  * @q: the queue
  * @buf: a buffer the caller holds, from bufq_fetch() or bufq_dequeue()
  *
+ * On success the caller no longer holds @buf; on any error it still does.
+ *
  * Context: any.
  * Return: 0; -EINVAL, with a warning and nothing changed, if @buf is not a
  * buffer of @q that the caller holds or its sentinels were overwritten;
- * -ESHUTDOWN once the queue is being destroyed, and @buf was recycled as
- * by bufq_reuse().
+ * -ESHUTDOWN once the queue is being destroyed (hand @buf back with
+ * bufq_reuse()).
  */
 int bufq_enqueue(struct bufq *q, void *buf)
 {
@@ -764,7 +858,7 @@ EXPORT_SYMBOL_GPL(bufq_enqueue_at_head);
  * bufq_enqueue_with_timer - add a buffer that expires if not dequeued
  * @q: the queue, created with with_timer
  * @buf: a buffer the caller holds
- * @msecs: how long it may wait on the consumer list
+ * @msecs: how long it may wait on the consumer list (rounded up to jiffies)
  * @fn: called with the buffer if it is still queued after @msecs
  * @arg: passed to @fn
  *
@@ -787,6 +881,23 @@ int bufq_enqueue_with_timer(struct bufq *q, void *buf, unsigned int msecs,
 }
 EXPORT_SYMBOL_GPL(bufq_enqueue_with_timer);
 
+/* Take the head of the consumer list; held by the caller now. */
+static __always_inline struct bufq_buf *bufq_take_queued(struct bufq *q)
+{
+	struct bufq_buf *b = NULL;
+	unsigned long flags;
+
+	if (READ_ONCE(q->nr_queued)) {
+		raw_spin_lock_irqsave(&q->work_lock, flags);
+		b = list_first_entry_or_null(&q->work_list, struct bufq_buf,
+					     node);
+		if (b)
+			__bufq_unqueue(q, b);
+		raw_spin_unlock_irqrestore(&q->work_lock, flags);
+	}
+	return b;
+}
+
 /**
  * bufq_dequeue - take the buffer at the head of the consumer list
  * @q: the queue
@@ -802,17 +913,8 @@ EXPORT_SYMBOL_GPL(bufq_enqueue_with_timer);
  */
 int bufq_dequeue(struct bufq *q, void **buf, void **ctx)
 {
-	struct bufq_buf *b = NULL;
-	unsigned long flags;
+	struct bufq_buf *b = bufq_take_queued(q);
 
-	if (READ_ONCE(q->nr_queued)) {
-		spin_lock_irqsave(&q->work_lock, flags);
-		b = list_first_entry_or_null(&q->work_list, struct bufq_buf,
-					     node);
-		if (b)
-			__bufq_unqueue(q, b);
-		spin_unlock_irqrestore(&q->work_lock, flags);
-	}
 	if (!b)
 		return READ_ONCE(q->dead) ? -ESHUTDOWN : -ENODATA;
 	*buf = b->data;
@@ -828,10 +930,23 @@ static bool bufq_dequeueable(struct bufq *q)
 	unsigned long flags;
 	bool ret;
 
-	spin_lock_irqsave(&q->work_lock, flags);
+	raw_spin_lock_irqsave(&q->work_lock, flags);
 	ret = q->nr_queued || READ_ONCE(q->dead);
-	spin_unlock_irqrestore(&q->work_lock, flags);
+	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return ret;
+}
+
+static int bufq_take_free_buf(struct bufq *q, void **buf, void **ctx)
+{
+	struct bufq_buf *b;
+	int ret = bufq_take(q, &b);
+
+	if (ret)
+		return ret;
+	*buf = b->data;
+	if (ctx)
+		*ctx = bufq_ctx_of(q, b);
+	return 0;
 }
 
 /* One side of the queue, as the *_wait() calls see it. */
@@ -842,36 +957,47 @@ struct bufq_side {
 };
 
 static const struct bufq_side bufq_free_side = {
-	.take = bufq_fetch, .ready = bufq_fetchable, .empty = -ENOBUFS,
+	.take = bufq_take_free_buf, .ready = bufq_fetchable, .empty = -ENOBUFS,
 };
 
 static const struct bufq_side bufq_work_side = {
 	.take = bufq_dequeue, .ready = bufq_dequeueable, .empty = -ENODATA,
 };
 
-static int bufq_wait_take(struct bufq *q, wait_queue_head_t *wq,
+/*
+ * Sleepers hold a reference, so that teardown can wake them and go on
+ * while they leave. They wait exclusively: one buffer wakes one of them.
+ */
+static int bufq_wait_take(struct bufq *q, struct swait_queue_head *wq,
 			  const struct bufq_side *side, void **buf, void **ctx)
 {
 	int ret;
 
 	might_sleep();
-	bufq_wait_begin(q);
+	/* Outside the wait: growth may allocate with a sleeping mask. */
+	ret = side->take(q, buf, ctx);
+	if (ret != side->empty)
+		return ret;
+	bufq_get(q);
 	for (;;) {
-		/* Outside the wait: growth may allocate with a sleeping mask. */
-		ret = side->take(q, buf, ctx);
-		if (ret != side->empty)
-			break;
 		/*
 		 * ready() takes the side's lock after we are on its wait
 		 * queue, which pairs with __bufq_wake_fetchers() and
 		 * __bufq_wake_consumers() testing it under that lock.
 		 */
-		if (wait_event_interruptible(*wq, side->ready(q))) {
+		if (swait_event_interruptible_exclusive(*wq, side->ready(q))) {
 			ret = -ERESTARTSYS;
 			break;
 		}
+		atomic_long_inc(&q->wakeups);
+		ret = side->take(q, buf, ctx);
+		if (ret != side->empty)
+			break;
 	}
-	bufq_wait_end(q);
+	/* A wake-up we may have taken from another sleeper: pass it on. */
+	if (ret && side->ready(q))
+		swake_up_one(wq);
+	bufq_put(q);
 	return ret;
 }
 
@@ -882,7 +1008,8 @@ static int bufq_wait_take(struct bufq *q, wait_queue_head_t *wq,
  * @ctx: set to the buffer's context area; may be NULL
  *
  * Like bufq_fetch(), but sleeps while no buffer is free and none may be
- * made, until one is reused or a signal arrives.
+ * made, until one is reused or a signal arrives. Sleepers are woken one
+ * per buffer made free, in the order they went to sleep.
  *
  * Context: process context; sleeps.
  * Return: 0; -ERESTARTSYS if a signal arrived; -ENOMEM, -ESHUTDOWN as for
@@ -890,7 +1017,11 @@ static int bufq_wait_take(struct bufq *q, wait_queue_head_t *wq,
  */
 int bufq_fetch_wait(struct bufq *q, void **buf, void **ctx)
 {
-	return bufq_wait_take(q, &q->free_wait, &bufq_free_side, buf, ctx);
+	int ret = bufq_wait_take(q, &q->free_wait, &bufq_free_side, buf, ctx);
+
+	if (ret == -ENOMEM)
+		bufq_count_failure(q);
+	return ret;
 }
 EXPORT_SYMBOL_GPL(bufq_fetch_wait);
 
@@ -899,6 +1030,9 @@ EXPORT_SYMBOL_GPL(bufq_fetch_wait);
  * @q: the queue
  * @buf: set to the buffer's data area
  * @ctx: set to the buffer's context area; may be NULL
+ *
+ * Sleepers are woken one per buffer queued, in the order they went to
+ * sleep.
  *
  * Context: process context; sleeps.
  * Return: 0; -ERESTARTSYS if a signal arrived; -ESHUTDOWN once the queue
@@ -990,9 +1124,9 @@ EXPORT_SYMBOL_GPL(bufq_reuse);
  * bufq_flush - reuse every buffer on the consumer list
  * @q: the queue
  *
- * For when the queued work need not or cannot be done: each buffer goes
- * through reuse_cleanup and back to the producer list; timers on them are
- * cancelled.
+ * For when the queued work need not or cannot be done: each buffer on the
+ * consumer list when the call takes it goes through reuse_cleanup and back
+ * to the producer list; timers on them are cancelled.
  *
  * Context: any.
  */
@@ -1002,13 +1136,13 @@ void bufq_flush(struct bufq *q)
 	unsigned long flags;
 	LIST_HEAD(flushed);
 
-	spin_lock_irqsave(&q->work_lock, flags);
+	raw_spin_lock_irqsave(&q->work_lock, flags);
 	list_for_each_entry_safe(b, tmp, &q->work_list, node) {
 		__bufq_unqueue(q, b);
-		b->state = BUFQ_STATE_FREE;	/* nobody's: refuse hand-ins */
+		bufq_set_state(q, b, BUFQ_STATE_FREE);	/* refuse hand-ins */
 		list_add_tail(&b->node, &flushed);
 	}
-	spin_unlock_irqrestore(&q->work_lock, flags);
+	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 
 	list_for_each_entry(b, &flushed, node)
 		bufq_cleanup(q, b);
@@ -1041,9 +1175,35 @@ EXPORT_SYMBOL_GPL(bufq_count);
  */
 void *bufq_context(struct bufq *q, void *buf)
 {
-	return bufq_ctx_of(q, bufq_buf_of(buf));
+	struct bufq_buf *b;
+
+	if (q->paged)	/* the header, with bit 0 set: see bufq_mem.c */
+		b = (void *)(page_private(virt_to_page(buf)) & ~1UL);
+	else
+		b = buf - sizeof(*b);
+	return bufq_ctx_of(q, b);
 }
 EXPORT_SYMBOL_GPL(bufq_context);
+
+static bool bufq_deadline_less(struct rb_node *a, const struct rb_node *b)
+{
+	return rb_entry(a, struct bufq_timed, node)->deadline <
+	       rb_entry(b, struct bufq_timed, node)->deadline;
+}
+
+/* Caller holds work_lock. (Re)start @t's timeout from now. */
+static void __bufq_arm(struct bufq *q, struct bufq_timed *t)
+{
+	if (t->armed)
+		__bufq_disarm(q, t);
+	t->deadline = get_jiffies_64() + msecs_to_jiffies(t->msecs);
+	/* Equal deadlines go right: they expire in the order armed. */
+	rb_add_cached(&t->node, &q->timed, bufq_deadline_less);
+	t->armed = true;
+	q->nr_timed++;
+	/* Starts the timer, or brings it forward; never delays it. */
+	timer_reduce(&q->timer, (unsigned long)t->deadline);
+}
 
 /*
  * Caller holds work_lock. Apply one enumerate disposition to @b.
@@ -1063,8 +1223,8 @@ static bool __bufq_enum_apply(struct bufq *q, struct bufq_buf *b,
 		return true;
 	case BUFQ_ENUM_STOP_TIMER_AND_STOP:
 	case BUFQ_ENUM_STOP_TIMER_AND_CONTINUE:
-		if (t)
-			t->armed = false;
+		if (t && t->armed)
+			__bufq_disarm(q, t);
 		return action == BUFQ_ENUM_STOP_TIMER_AND_STOP;
 	case BUFQ_ENUM_RESET_TIMER_AND_STOP:
 	case BUFQ_ENUM_RESET_TIMER_AND_CONTINUE:
@@ -1087,9 +1247,11 @@ static bool __bufq_enum_apply(struct bufq *q, struct bufq_buf *b,
  * @ctx: set to that buffer's context area, or NULL; may be NULL
  *
  * See &enum bufq_enum_action for what @fn may ask; a value outside it
- * stops the walk. RESET_TIMER restarts only a timer still pending.
+ * stops the walk. RESET_TIMER restarts only a timer still pending. A
+ * buffer whose deadline passed but whose timer has not run yet is still
+ * on the list and is shown.
  *
- * Context: any. @fn runs with interrupts off.
+ * Context: any. @fn runs with interrupts off (see &bufq_enum_fn).
  */
 void bufq_enumerate(struct bufq *q, bufq_enum_fn fn, void *arg,
 		    void **buf, void **ctx)
@@ -1098,7 +1260,7 @@ void bufq_enumerate(struct bufq *q, bufq_enum_fn fn, void *arg,
 	enum bufq_enum_action action;
 	unsigned long flags;
 
-	spin_lock_irqsave(&q->work_lock, flags);
+	raw_spin_lock_irqsave(&q->work_lock, flags);
 	list_for_each_entry_safe(b, tmp, &q->work_list, node) {
 		action = fn(q, b->data, bufq_ctx_of(q, b), arg);
 		if (!__bufq_enum_apply(q, b, action, !!buf))
@@ -1107,7 +1269,7 @@ void bufq_enumerate(struct bufq *q, bufq_enum_fn fn, void *arg,
 			taken = b;
 		break;
 	}
-	spin_unlock_irqrestore(&q->work_lock, flags);
+	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 
 	if (buf)
 		*buf = taken ? taken->data : NULL;
@@ -1117,35 +1279,46 @@ void bufq_enumerate(struct bufq *q, bufq_enum_fn fn, void *arg,
 EXPORT_SYMBOL_GPL(bufq_enumerate);
 
 /*
- * The queue's timer: take every buffer whose deadline passed off the
- * consumer list, re-arm for the earliest one left, then call the clients
- * without the lock.
+ * Caller holds work_lock. Move every buffer whose deadline passed, earliest
+ * first, to @expired, and re-arm for the earliest one left: the work is
+ * proportional to the buffers that expired.
  */
+static void __bufq_expire(struct bufq *q, struct list_head *expired)
+{
+	u64 now = get_jiffies_64();
+	struct bufq_timed *t;
+	struct rb_node *rb;
+	struct bufq_buf *b;
+
+	while ((rb = rb_first_cached(&q->timed))) {
+		t = rb_entry(rb, struct bufq_timed, node);
+		if (time_after64(t->deadline, now)) {
+			mod_timer(&q->timer, (unsigned long)t->deadline);
+			break;
+		}
+		b = (void *)t - q->timed_off;
+		__bufq_unqueue(q, b);
+		list_add_tail(&b->node, expired);
+	}
+}
+
+/* The queue's timer: expire, then call the clients without the lock. */
 static void bufq_timer_fire(struct timer_list *timer)
 {
-	struct bufq *q = from_timer(q, timer, timer);
-	unsigned long now = jiffies, next = 0, flags;
+	struct bufq *q = timer_container_of(q, timer, timer);
 	struct bufq_buf *b, *tmp;
 	struct bufq_timed *t;
-	bool rearm = false;
+	unsigned long flags;
 	LIST_HEAD(expired);
+	u64 t0, dt;
 
-	spin_lock_irqsave(&q->work_lock, flags);
-	list_for_each_entry_safe(b, tmp, &q->work_list, node) {
-		t = bufq_timed_of(q, b);
-		if (!t->armed)
-			continue;
-		if (time_after_eq(now, t->deadline)) {
-			__bufq_unqueue(q, b);
-			list_add_tail(&b->node, &expired);
-		} else if (!rearm || time_before(t->deadline, next)) {
-			next = t->deadline;
-			rearm = true;
-		}
-	}
-	if (rearm)
-		mod_timer(&q->timer, next);
-	spin_unlock_irqrestore(&q->work_lock, flags);
+	raw_spin_lock_irqsave(&q->work_lock, flags);
+	t0 = local_clock();
+	__bufq_expire(q, &expired);
+	dt = local_clock() - t0;
+	if (dt > q->expiry_max_ns)
+		q->expiry_max_ns = dt;
+	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 
 	list_for_each_entry_safe(b, tmp, &expired, node) {
 		list_del(&b->node);
@@ -1160,40 +1333,46 @@ static void bufq_timer_fire(struct timer_list *timer)
  * @bufs: filled with the buffers' data areas
  * @n: how many are wanted
  *
- * As @n calls of bufq_fetch(), taking the producer lock once.
+ * As @n calls of bufq_fetch(), taking the producer lock once; a shortfall
+ * counts as one failed fetch.
  *
  * Context: any, if the configured gfp mask does not sleep.
  * Return: how many buffers were taken, from 0 to @n.
  */
 unsigned int bufq_fetch_bulk(struct bufq *q, void **bufs, unsigned int n)
 {
-	unsigned int i, grow = 0;
+	unsigned int i, got, grow = 0;
 	struct bufq_buf *b;
 	unsigned long flags;
+	int ret = 0;
 
-	spin_lock_irqsave(&q->free_lock, flags);
+	raw_spin_lock_irqsave(&q->free_lock, flags);
 	for (i = 0; i < n; i++) {
-		b = NULL;
-		if (__bufq_take_free(q, &b))
+		ret = __bufq_take_free(q, &b);
+		if (ret)
 			break;
 		if (!b) {
 			grow++;		/* reserved; allocated below */
 			continue;
 		}
-		b->state = BUFQ_STATE_HELD;
+		bufq_set_state(q, b, BUFQ_STATE_HELD);
 		bufs[i - grow] = b->data;
 	}
-	spin_unlock_irqrestore(&q->free_lock, flags);
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 
-	n = i - grow;
+	got = i - grow;
 	while (grow--) {
 		b = bufq_grow(q);
-		if (b) {
-			b->state = BUFQ_STATE_HELD;
-			bufs[n++] = b->data;
+		if (!b) {
+			ret = -ENOMEM;
+			continue;
 		}
+		bufq_set_state(q, b, BUFQ_STATE_HELD);
+		bufs[got++] = b->data;
 	}
-	return n;
+	if (ret && ret != -ESHUTDOWN)
+		bufq_count_failure(q);
+	return got;
 }
 EXPORT_SYMBOL_GPL(bufq_fetch_bulk);
 
@@ -1205,14 +1384,15 @@ EXPORT_SYMBOL_GPL(bufq_fetch_bulk);
  *
  * As @n calls of bufq_enqueue(), taking the consumer lock once. Stops at
  * the first buffer bufq_enqueue() would refuse (with its warning). Once
- * the queue is being destroyed the buffers are recycled instead.
+ * the queue is being destroyed, enqueues nothing.
  *
  * Context: any.
- * Return: how many buffers the caller handed over, from 0 to @n.
+ * Return: how many buffers the caller handed over, from 0 to @n; it still
+ * holds the others.
  */
 unsigned int bufq_enqueue_bulk(struct bufq *q, void **bufs, unsigned int n)
 {
-	struct bufq_buf *b;
+	struct bufq_buf *b, *tmp;
 	unsigned long flags;
 	unsigned int i;
 	LIST_HEAD(batch);
@@ -1227,21 +1407,22 @@ unsigned int bufq_enqueue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	if (!n)
 		return 0;
 
-	spin_lock_irqsave(&q->work_lock, flags);
+	raw_spin_lock_irqsave(&q->work_lock, flags);
 	if (likely(!q->dead)) {
 		list_splice_tail_init(&batch, &q->work_list);
 		WRITE_ONCE(q->nr_queued, q->nr_queued + n);
-		__bufq_wake_consumers(q);
+		__bufq_wake_consumers(q, n);
 	}
-	spin_unlock_irqrestore(&q->work_lock, flags);
+	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 
-	if (list_empty(&batch))
+	if (list_empty(&batch)) {
+		bufq_wake_poll(q);
 		return n;
-	/* Dead: recycle them, as bufq_enqueue() does. */
-	list_for_each_entry(b, &batch, node)
-		bufq_cleanup(q, b);
-	bufq_put_free_list(q, &batch);
-	return n;
+	}
+	/* Dead: they stay the caller's, as bufq_enqueue() leaves them. */
+	list_for_each_entry_safe(b, tmp, &batch, node)
+		bufq_set_state(q, b, BUFQ_STATE_HELD);
+	return 0;
 }
 EXPORT_SYMBOL_GPL(bufq_enqueue_bulk);
 
@@ -1262,7 +1443,7 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	unsigned long flags;
 	unsigned int i;
 
-	spin_lock_irqsave(&q->work_lock, flags);
+	raw_spin_lock_irqsave(&q->work_lock, flags);
 	for (i = 0; i < n; i++) {
 		b = list_first_entry_or_null(&q->work_list, struct bufq_buf,
 					     node);
@@ -1271,7 +1452,7 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 		__bufq_unqueue(q, b);
 		bufs[i] = b->data;
 	}
-	spin_unlock_irqrestore(&q->work_lock, flags);
+	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return i;
 }
 EXPORT_SYMBOL_GPL(bufq_dequeue_bulk);
@@ -1318,24 +1499,30 @@ void bufq_get_stats(struct bufq *q, struct bufq_stats *st)
 {
 	unsigned long flags;
 	unsigned int used;
-	int cpu;
 
-	spin_lock_irqsave(&q->free_lock, flags);
+	raw_spin_lock_irqsave(&q->free_lock, flags);
 	st->total = q->total;
 	st->free = q->nr_free;
 	st->high_water = q->high_water;
 	st->grown = q->grown;
-	spin_unlock_irqrestore(&q->free_lock, flags);
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 
-	st->fetch_failed = 0;
-	for_each_possible_cpu(cpu)
-		st->fetch_failed += *per_cpu_ptr(q->fetch_failed, cpu);
+	st->fetch_failed = atomic_long_read(&q->fetch_failed);
 
-	st->queued = READ_ONCE(q->nr_queued);
+	raw_spin_lock_irqsave(&q->work_lock, flags);
+	st->queued = q->nr_queued;
+	st->timed = q->nr_timed;
+	st->expiry_max_ns = q->expiry_max_ns;
+	raw_spin_unlock_irqrestore(&q->work_lock, flags);
+
+	raw_spin_lock_irqsave(&q->mem_lock, flags);
+	st->mem_bytes = q->mem_bytes;
+	raw_spin_unlock_irqrestore(&q->mem_lock, flags);
+
 	used = st->total - st->free;
 	st->held = used > st->queued ? used - st->queued : 0;
-	st->overhead = kmem_cache_size(q->cache) - q->buffer_size -
-		       q->context_size;
+	st->overhead = bufq_mem_overhead(q);
+	st->wakeups = atomic_long_read(&q->wakeups);
 }
 EXPORT_SYMBOL_GPL(bufq_get_stats);
 
@@ -1355,46 +1542,42 @@ __poll_t bufq_poll(struct bufq *q, struct file *file, poll_table *pt)
 	unsigned long flags;
 	__poll_t mask = 0;
 
-	poll_wait(file, &q->free_wait, pt);
-	poll_wait(file, &q->work_wait, pt);
+	poll_wait(file, &q->poll_wait, pt);
 
-	/* Tested under the locks: pairs with bufq_wake_*(), as for waiters. */
-	spin_lock_irqsave(&q->free_lock, flags);
+	/* Tested under the locks: see bufq_wake_poll(). */
+	raw_spin_lock_irqsave(&q->free_lock, flags);
 	if (q->dead)
 		mask |= EPOLLHUP;
 	else if (q->nr_free || __bufq_may_grow(q))
 		mask |= EPOLLOUT | EPOLLWRNORM;
-	spin_unlock_irqrestore(&q->free_lock, flags);
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 
-	spin_lock_irqsave(&q->work_lock, flags);
+	raw_spin_lock_irqsave(&q->work_lock, flags);
 	if (q->nr_queued)
 		mask |= EPOLLIN | EPOLLRDNORM;
-	spin_unlock_irqrestore(&q->work_lock, flags);
+	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return mask;
 }
 EXPORT_SYMBOL_GPL(bufq_poll);
 
-static int __init bufq_module_init(void)
+/**
+ * bufq_core_init - set up what every queue shares
+ *
+ * Context: module init.
+ * Return: 0 or -ENOMEM.
+ */
+int bufq_core_init(void)
 {
-	int ret;
-
 	bufq_wq = alloc_workqueue("bufq", 0, 0);
-	if (!bufq_wq)
-		return -ENOMEM;
-	ret = bufq_chardev_init();
-	if (ret)
-		destroy_workqueue(bufq_wq);
-	return ret;
+	return bufq_wq ? 0 : -ENOMEM;
 }
 
-static void __exit bufq_module_exit(void)
+/**
+ * bufq_core_exit - undo bufq_core_init(), after every queue has gone
+ *
+ * Context: module exit.
+ */
+void bufq_core_exit(void)
 {
-	bufq_chardev_exit();
 	destroy_workqueue(bufq_wq);	/* runs pending releases */
 }
-
-module_init(bufq_module_init);
-module_exit(bufq_module_exit);
-
-MODULE_DESCRIPTION("bufq: producer/consumer buffer queue");
-MODULE_LICENSE("GPL");

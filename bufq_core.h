@@ -1,47 +1,92 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * bufq internals shared by the core and the character device.
+ * bufq internals: shared by the core (bufq_core.c), its memory
+ * (bufq_mem.c) and, for bufq_ctx_fast() only, the character device.
  */
 #ifndef _BUFQ_CORE_H
 #define _BUFQ_CORE_H
 
 #include <linux/bufq.h>
+#include <linux/llist.h>
+#include <linux/rbtree.h>
 
 /*
- * A buffer's state doubles as its signature: a stray pointer is unlikely to
- * sit 8 bytes after one of these values.
- */
-enum bufq_state {
-	BUFQ_STATE_FREE = 0x62516600,	/* on the producer list */
-	BUFQ_STATE_QUEUED = 0x62516601,	/* on the consumer list */
-	BUFQ_STATE_HELD = 0x62516602,	/* owned by a client */
-};
-
-/* Written just past the data area and just past the context area. */
-#define BUFQ_SENTINEL	0x5e5e7a11U
-
-/*
- * One slab object: this header, the data area (the client's handle points
- * at it), a sentinel, the context area, a sentinel, and with timers a
- * struct bufq_timed.
+ * A buffer's header. Objects are carved from page chunks that the queue
+ * owns: the header, then (unless the queue is paged) the data area and
+ * its sentinel, the context area and its sentinel, and with timers a
+ * struct bufq_timed. A paged queue's data areas are pages of their own.
+ *
+ * @magic comes first and is the buffer's state, bound to its address and
+ * its queue: bufq_magic(). One compare tells that a pointer is a buffer of
+ * this queue, at an object boundary, in the expected state.
  */
 struct bufq_buf {
-	struct list_head node;		/* producer or consumer list */
-	struct bufq *q;
-	u32 state;			/* enum bufq_state */
-	u8 data[] __aligned(8);
+	unsigned long magic;
+	union {
+		struct list_head node;	/* consumer list, chunk free list */
+		struct llist_node lnode;	/* waiting to be freed */
+	};
+	void *data;
 };
+
+/* The states a buffer's magic encodes. */
+enum bufq_state {
+	BUFQ_STATE_FREE = 1,		/* on the producer list */
+	BUFQ_STATE_QUEUED = 2,		/* on the consumer list */
+	BUFQ_STATE_HELD = 3,		/* owned by a client */
+	BUFQ_STATE_UNUSED = 4,		/* a free object slot: no buffer */
+};
+
+static inline unsigned long bufq_magic(const struct bufq *q,
+				       const struct bufq_buf *b,
+				       enum bufq_state state)
+{
+	return (unsigned long)b ^ q->tag ^ state;
+}
+
+/* Written just past an inline data area and just past the context area. */
+#define BUFQ_SENTINEL	0x5e5e7a11U
 
 /* Per-buffer timer state; the queue has one timer for all of them. */
 struct bufq_timed {
-	unsigned long deadline;		/* jiffies */
+	struct rb_node node;		/* in q->timed, while armed */
+	u64 deadline;			/* jiffies64 */
 	bufq_timer_fn fn;
 	void *arg;
 	unsigned int msecs;
 	bool armed;
 };
 
-int bufq_chardev_init(void);
-void bufq_chardev_exit(void);
+static inline void *bufq_ctx_of(const struct bufq *q, struct bufq_buf *b)
+{
+	return (void *)b + q->ctx_off;
+}
+
+static inline struct bufq_timed *bufq_timed_of(const struct bufq *q,
+					       struct bufq_buf *b)
+{
+	return (void *)b + q->timed_off;
+}
+
+/*
+ * The context area of a buffer of a queue that is not paged, found
+ * without validation: for a client that only ever passes buffers the
+ * core gave it (the character device's batch path).
+ */
+static inline void *bufq_ctx_fast(const struct bufq *q, void *buf)
+{
+	return buf - sizeof(struct bufq_buf) + q->ctx_off;
+}
+
+/* bufq_mem.c */
+int bufq_mem_layout(struct bufq *q, const struct bufq_config *cfg);
+struct bufq_buf *bufq_mem_alloc(struct bufq *q, gfp_t gfp);
+void bufq_mem_free(struct bufq *q, struct bufq_buf *b);
+struct bufq_buf *bufq_mem_find(const struct bufq *q, const void *buf);
+unsigned int bufq_mem_overhead(const struct bufq *q);
+
+/* bufq_core.c: module init and exit, called by bufq_main.c. */
+int bufq_core_init(void);
+void bufq_core_exit(void);
 
 #endif /* _BUFQ_CORE_H */

@@ -27,13 +27,17 @@
 #include <linux/kmsg_dump.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
+#include <linux/prandom.h>
 #include <linux/random.h>
 #include <linux/scatterlist.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/string.h>
 #include <linux/timer.h>
+#include <linux/vmalloc.h>
 
 #define BUFQ_TEST_COUNT		4
 #define BUFQ_TEST_SIZE		64
@@ -334,6 +338,7 @@ enum bufq_test_help {
 	BUFQ_TEST_HELP_ENQUEUE,
 	BUFQ_TEST_HELP_SIGNAL,
 	BUFQ_TEST_HELP_DEQUEUE_WAIT,
+	BUFQ_TEST_HELP_FETCH_WAIT,
 };
 
 struct bufq_test_helper {
@@ -365,6 +370,9 @@ static int bufq_test_helper_fn(void *data)
 	case BUFQ_TEST_HELP_DEQUEUE_WAIT:
 		h->ret = bufq_dequeue_wait(h->q, &h->buf, NULL);
 		break;
+	case BUFQ_TEST_HELP_FETCH_WAIT:
+		h->ret = bufq_fetch_wait(h->q, &h->buf, NULL);
+		break;
 	}
 	kthread_complete_and_exit(&h->done, 0);
 }
@@ -392,9 +400,12 @@ static struct bufq_test_helper *bufq_test_helper_start(struct kunit *test,
 	return h;
 }
 
-/* Waits for the helper, frees it and returns what its bufq call returned. */
-static int bufq_test_helper_finish(struct kunit *test,
-				   struct bufq_test_helper *h)
+/*
+ * Waits for the helper, frees it and returns what its bufq call returned;
+ * *@buf, if given, gets the buffer it fetched or dequeued.
+ */
+static int bufq_test_helper_result(struct kunit *test,
+				   struct bufq_test_helper *h, void **buf)
 {
 	int ret;
 
@@ -403,8 +414,16 @@ static int bufq_test_helper_finish(struct kunit *test,
 		KUNIT_FAIL_AND_ABORT(test, "helper thread stuck");
 	}
 	ret = h->ret;
+	if (buf)
+		*buf = h->buf;
 	kfree(h);
 	return ret;
+}
+
+static int bufq_test_helper_finish(struct kunit *test,
+				   struct bufq_test_helper *h)
+{
+	return bufq_test_helper_result(test, h, NULL);
 }
 
 /* Creation and destruction, the trivial accessors, bufq_destroy(NULL). */
@@ -881,8 +900,8 @@ static void bufq_test_destroy_cleanup(struct kunit *test)
 
 /*
  * Buffers still held at bufq_destroy() keep the queue alive: fetch and
- * dequeue fail with -ESHUTDOWN, enqueue recycles the buffer as reuse does
- * and fails with -ESHUTDOWN, reuse succeeds; the last one frees the queue.
+ * dequeue fail with -ESHUTDOWN, enqueue fails with -ESHUTDOWN and leaves
+ * the buffer with the caller, reuse succeeds; the last one frees the queue.
  */
 static void bufq_test_destroy_outstanding(struct kunit *test)
 {
@@ -911,6 +930,11 @@ static void bufq_test_destroy_outstanding(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, bufq_dequeue_wait(q, &buf, NULL), -ESHUTDOWN);
 
 	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[2]), -ESHUTDOWN);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue_at_head(q, bufs[2]), -ESHUTDOWN);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue_bulk(q, &bufs[2], 1), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&log->calls), 2);
+	/* Still the caller's: the one error rule for every hand-in. */
+	KUNIT_EXPECT_EQ(test, bufq_reuse(q, bufs[2]), 0);
 	KUNIT_EXPECT_EQ(test, atomic_read(&log->calls), 3);
 	KUNIT_EXPECT_PTR_EQ(test, log->bufs[2], bufs[2]);
 
@@ -1628,6 +1652,10 @@ enum bufq_test_misuse {
 	BUFQ_TEST_MISUSE_QUEUED,
 	BUFQ_TEST_MISUSE_FREE,
 	BUFQ_TEST_MISUSE_FOREIGN,
+	BUFQ_TEST_MISUSE_FOREIGN_PAGE,
+	BUFQ_TEST_MISUSE_VMALLOC,
+	BUFQ_TEST_MISUSE_INTERIOR,
+	BUFQ_TEST_MISUSE_CONTEXT,
 	BUFQ_TEST_MISUSE_OTHER_QUEUE,
 	BUFQ_TEST_MISUSE_DATA_SENTINEL,
 	BUFQ_TEST_MISUSE_CTX_SENTINEL,
@@ -1643,7 +1671,10 @@ struct bufq_test_misuse_case {
 	const char *name;
 	enum bufq_test_misuse misuse;
 	enum bufq_test_op op;
+	unsigned int size;	/* 0: 32 bytes, packed with the header */
 };
+
+#define BUFQ_TEST_PAGED		PAGE_SIZE
 
 static const struct bufq_test_misuse_case bufq_test_misuse_cases[] = {
 	{ "double-enqueue", BUFQ_TEST_MISUSE_QUEUED, BUFQ_TEST_OP_ENQUEUE },
@@ -1655,6 +1686,14 @@ static const struct bufq_test_misuse_case bufq_test_misuse_cases[] = {
 	{ "enqueue-foreign-pointer", BUFQ_TEST_MISUSE_FOREIGN,
 	  BUFQ_TEST_OP_ENQUEUE },
 	{ "reuse-foreign-pointer", BUFQ_TEST_MISUSE_FOREIGN,
+	  BUFQ_TEST_OP_REUSE },
+	{ "reuse-foreign-page", BUFQ_TEST_MISUSE_FOREIGN_PAGE,
+	  BUFQ_TEST_OP_REUSE },
+	{ "reuse-vmalloc-pointer", BUFQ_TEST_MISUSE_VMALLOC,
+	  BUFQ_TEST_OP_REUSE },
+	{ "reuse-interior-pointer", BUFQ_TEST_MISUSE_INTERIOR,
+	  BUFQ_TEST_OP_REUSE },
+	{ "reuse-context-pointer", BUFQ_TEST_MISUSE_CONTEXT,
 	  BUFQ_TEST_OP_REUSE },
 	{ "enqueue-other-queue-buffer", BUFQ_TEST_MISUSE_OTHER_QUEUE,
 	  BUFQ_TEST_OP_ENQUEUE },
@@ -1668,6 +1707,26 @@ static const struct bufq_test_misuse_case bufq_test_misuse_cases[] = {
 	  BUFQ_TEST_OP_ENQUEUE },
 	{ "reuse-context-sentinel-overwritten", BUFQ_TEST_MISUSE_CTX_SENTINEL,
 	  BUFQ_TEST_OP_REUSE },
+	/* Data areas of pages of their own: the header is found by page. */
+	{ "paged-double-reuse", BUFQ_TEST_MISUSE_FREE, BUFQ_TEST_OP_REUSE,
+	  BUFQ_TEST_PAGED },
+	{ "paged-double-enqueue", BUFQ_TEST_MISUSE_QUEUED,
+	  BUFQ_TEST_OP_ENQUEUE, BUFQ_TEST_PAGED },
+	{ "paged-reuse-foreign-pointer", BUFQ_TEST_MISUSE_FOREIGN,
+	  BUFQ_TEST_OP_REUSE, BUFQ_TEST_PAGED },
+	{ "paged-reuse-foreign-page", BUFQ_TEST_MISUSE_FOREIGN_PAGE,
+	  BUFQ_TEST_OP_REUSE, BUFQ_TEST_PAGED },
+	{ "paged-reuse-vmalloc-pointer", BUFQ_TEST_MISUSE_VMALLOC,
+	  BUFQ_TEST_OP_REUSE, BUFQ_TEST_PAGED },
+	{ "paged-reuse-interior-pointer", BUFQ_TEST_MISUSE_INTERIOR,
+	  BUFQ_TEST_OP_REUSE, BUFQ_TEST_PAGED },
+	{ "paged-reuse-context-pointer", BUFQ_TEST_MISUSE_CONTEXT,
+	  BUFQ_TEST_OP_REUSE, BUFQ_TEST_PAGED },
+	{ "paged-reuse-other-queue-buffer", BUFQ_TEST_MISUSE_OTHER_QUEUE,
+	  BUFQ_TEST_OP_REUSE, BUFQ_TEST_PAGED },
+	{ "paged-enqueue-context-sentinel-overwritten",
+	  BUFQ_TEST_MISUSE_CTX_SENTINEL, BUFQ_TEST_OP_ENQUEUE,
+	  BUFQ_TEST_PAGED },
 };
 
 KUNIT_ARRAY_PARAM_DESC(bufq_test_misuse, bufq_test_misuse_cases, name);
@@ -1683,6 +1742,36 @@ static int bufq_test_do_op(struct bufq *q, void *buf, enum bufq_test_op op)
 		return bufq_reuse(q, buf);
 	}
 	return -EINVAL;
+}
+
+KUNIT_DEFINE_ACTION_WRAPPER(bufq_test_vfree_action, vfree, const void *);
+
+/*
+ * Memory that is not a buffer of the queue. Nothing in front of it may be
+ * read: the kmalloc() object has KASAN redzones there, the page-aligned
+ * one a neighbour, the vmalloc() one a guard page.
+ */
+static void *bufq_test_foreign(struct kunit *test, enum bufq_test_misuse m)
+{
+	void *p;
+
+	switch (m) {
+	case BUFQ_TEST_MISUSE_FOREIGN:
+		p = kunit_kzalloc(test, 64, GFP_KERNEL);
+		break;
+	case BUFQ_TEST_MISUSE_FOREIGN_PAGE:
+		/* Power-of-two kmalloc() sizes are naturally aligned. */
+		p = kunit_kzalloc(test, PAGE_SIZE, GFP_KERNEL);
+		break;
+	default:
+		p = vzalloc(64);
+		if (p && kunit_add_action_or_reset(test, bufq_test_vfree_action,
+						   p))
+			p = NULL;
+		break;
+	}
+	KUNIT_ASSERT_NOT_NULL(test, p);
+	return p;
 }
 
 /*
@@ -1714,7 +1803,7 @@ static void bufq_test_expect_intact(struct kunit *test, struct bufq *q,
 static void bufq_test_misuse(struct kunit *test)
 {
 	const struct bufq_test_misuse_case *c = test->param_value;
-	const unsigned int size = 32, ctx_size = 16;
+	const unsigned int size = c->size ?: 32, ctx_size = 16;
 	struct bufq_stats before, after, other_before, other_after;
 	void *held, *queued, *freed, *other = NULL, *target = NULL;
 	struct bufq_test_cleanup_log *log;
@@ -1723,7 +1812,6 @@ static void bufq_test_misuse(struct kunit *test)
 	struct bufq *q, *q2;
 	u8 *sentinel = NULL;
 	unsigned int calls;
-	u8 *foreign;
 	int ret;
 
 	w = bufq_test_warn_alloc(test);
@@ -1750,10 +1838,15 @@ static void bufq_test_misuse(struct kunit *test)
 		target = freed;
 		break;
 	case BUFQ_TEST_MISUSE_FOREIGN:
-		/* The 32-byte header read in front of it stays in bounds. */
-		foreign = kunit_kzalloc(test, 256, GFP_KERNEL);
-		KUNIT_ASSERT_NOT_NULL(test, foreign);
-		target = foreign + 128;
+	case BUFQ_TEST_MISUSE_FOREIGN_PAGE:
+	case BUFQ_TEST_MISUSE_VMALLOC:
+		target = bufq_test_foreign(test, c->misuse);
+		break;
+	case BUFQ_TEST_MISUSE_INTERIOR:
+		target = held + 8;
+		break;
+	case BUFQ_TEST_MISUSE_CONTEXT:
+		target = bufq_context(q, held);
 		break;
 	case BUFQ_TEST_MISUSE_OTHER_QUEUE:
 		other = bufq_test_fetch(test, q2);
@@ -1801,6 +1894,8 @@ static void bufq_test_misuse(struct kunit *test)
 /* Where bufq_test_atomic_ops() runs. */
 enum bufq_test_where {
 	BUFQ_TEST_HARDIRQ,
+	/* Hard IRQ on PREEMPT_RT too (IRQ_WORK_HARD_IRQ): no growth there. */
+	BUFQ_TEST_HARDIRQ_STRICT,
 	BUFQ_TEST_SOFTIRQ,
 	BUFQ_TEST_PROCESS,
 };
@@ -1812,6 +1907,7 @@ struct bufq_test_where_case {
 
 static const struct bufq_test_where_case bufq_test_where_cases[] = {
 	{ "hardirq", BUFQ_TEST_HARDIRQ },
+	{ "hardirq-strict", BUFQ_TEST_HARDIRQ_STRICT },
 	{ "softirq", BUFQ_TEST_SOFTIRQ },
 	{ "process", BUFQ_TEST_PROCESS },
 };
@@ -1839,10 +1935,11 @@ static int bufq_test_atomic_ops(struct bufq_test_remote *r)
 	struct bufq *q = r->q;
 	struct bufq_desc desc;
 	struct bufq_stats st;
+	unsigned int n;
 
 	if (bufq_fetch(q, &a, NULL))
 		return 1;
-	/* Grows, with GFP_ATOMIC. */
+	/* Grows with GFP_ATOMIC, unless strict: then the second is free. */
 	if (bufq_fetch(q, &b, &ctx) || memchr_inv(ctx, 0, BUFQ_TEST_CTX_SIZE))
 		return 2;
 	if (bufq_enqueue(q, a) || bufq_enqueue_at_head(q, b))
@@ -1867,14 +1964,20 @@ static int bufq_test_atomic_ops(struct bufq_test_remote *r)
 	if (bufq_enqueue(q, b))
 		return 10;
 	bufq_flush(q);
-	if (bufq_fetch_bulk(q, bufs, 2) != 2 ||
-	    bufq_enqueue_bulk(q, bufs, 2) != 2 ||
-	    bufq_dequeue_bulk(q, bufs, 2) != 2 ||
-	    bufq_reuse_bulk(q, bufs, 2) != 2)
+	/*
+	 * In hard IRQ context the buffer the shrink dropped is freed by an
+	 * irq_work after we return, and counts against max_buffers until
+	 * then: the bulk fetch may find one buffer only.
+	 */
+	n = bufq_fetch_bulk(q, bufs, 2);
+	if (!n || bufq_enqueue_bulk(q, bufs, n) != n ||
+	    bufq_dequeue_bulk(q, bufs, n) != n ||
+	    bufq_reuse_bulk(q, bufs, n) != n)
 		return 11;
 	bufq_poll(q, NULL, NULL);
+	/* Buffers dropped by the shrink are freed later, by an irq_work. */
 	bufq_get_stats(q, &st);
-	if (st.total != 1 || st.free != 1 || st.grown != 2)
+	if (r->where == BUFQ_TEST_HARDIRQ_STRICT ? st.grown : !st.grown)
 		return 12;
 	return 0;
 }
@@ -1883,6 +1986,7 @@ static void bufq_test_remote_run(struct bufq_test_remote *r)
 {
 	switch (r->where) {
 	case BUFQ_TEST_HARDIRQ:
+	case BUFQ_TEST_HARDIRQ_STRICT:
 		r->right_context = in_hardirq();
 		break;
 	case BUFQ_TEST_SOFTIRQ:
@@ -1911,17 +2015,21 @@ static void bufq_test_remote_timer_fn(struct timer_list *t)
 /*
  * Fetch (growing with GFP_ATOMIC), enqueue, enumerate, timers, dequeue,
  * flush, bulk, reuse, stats work from hard IRQ (irq_work), softirq (timer)
- * and process context; DEBUG_ATOMIC_SLEEP and lockdep watch.
+ * and process context; and all but growth from an IRQ_WORK_HARD_IRQ, hard
+ * IRQ on PREEMPT_RT too. DEBUG_ATOMIC_SLEEP and lockdep, with the RT
+ * wait-type rules (PROVE_RAW_LOCK_NESTING), watch.
  */
 static void bufq_test_contexts(struct kunit *test)
 {
 	const struct bufq_test_where_case *c = test->param_value;
 	struct bufq_test_remote *r;
 	struct bufq_config cfg;
+	unsigned int count;
 
 	r = kunit_kzalloc(test, sizeof(*r), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, r);
-	bufq_test_config(&cfg, 1);
+	count = c->where == BUFQ_TEST_HARDIRQ_STRICT ? 2 : 1;
+	bufq_test_config(&cfg, count);
 	cfg.lookaside = true;
 	cfg.max_buffers = 2;
 	cfg.with_timer = true;
@@ -1932,6 +2040,10 @@ static void bufq_test_contexts(struct kunit *test)
 
 	switch (c->where) {
 	case BUFQ_TEST_HARDIRQ:
+		r->work = IRQ_WORK_INIT(bufq_test_irq_work_fn);
+		irq_work_queue(&r->work);
+		break;
+	case BUFQ_TEST_HARDIRQ_STRICT:
 		r->work = IRQ_WORK_INIT_HARD(bufq_test_irq_work_fn);
 		irq_work_queue(&r->work);
 		break;
@@ -1944,15 +2056,17 @@ static void bufq_test_contexts(struct kunit *test)
 		break;
 	}
 	KUNIT_ASSERT_TRUE(test, bufq_test_wait(&r->done));
-	if (c->where == BUFQ_TEST_HARDIRQ)
+	if (c->where == BUFQ_TEST_HARDIRQ ||
+	    c->where == BUFQ_TEST_HARDIRQ_STRICT)
 		irq_work_sync(&r->work);
+	irq_work_sync(&r->q->defer_work);
 	if (c->where == BUFQ_TEST_SOFTIRQ)
 		timer_shutdown_sync(&r->timer);
 
 	KUNIT_EXPECT_TRUE(test, r->right_context);
 	KUNIT_EXPECT_EQ(test, r->failed_step, 0);
 	KUNIT_EXPECT_EQ(test, atomic_read(&r->log->fired), 0);
-	bufq_test_expect_counts(test, r->q, 1, 1, 0, 0);
+	bufq_test_expect_counts(test, r->q, count, count, 0, 0);
 }
 
 /* bufq_fetch_wait() sleeps until another thread reuses a buffer. */
@@ -2085,7 +2199,9 @@ static void bufq_test_build_fault(struct kunit *test)
 
 /*
  * A lookaside growth whose allocation fails: fetch returns -ENOMEM, counts
- * it in fetch_failed, and the queue goes on working.
+ * it in fetch_failed, and the queue goes on working. The buffers are
+ * paged, so that growth allocates (a header may find a free slot in a
+ * chunk the queue already has).
  */
 static void bufq_test_fetch_fault(struct kunit *test)
 {
@@ -2097,6 +2213,7 @@ static void bufq_test_fetch_fault(struct kunit *test)
 	int ret;
 
 	bufq_test_config(&cfg, 1);
+	cfg.buffer_size = PAGE_SIZE;
 	cfg.lookaside = true;
 	q = bufq_test_create(test, &cfg);
 	a = bufq_test_fetch(test, q);
@@ -2156,6 +2273,7 @@ struct bufq_test_stress_thread {
 	void *held[BUFQ_TEST_STRESS_HELD];
 	unsigned int nr_held;
 	unsigned long ops;
+	struct rnd_state rnd;
 };
 
 enum bufq_test_action {
@@ -2225,15 +2343,20 @@ static void bufq_test_stress_timer_fn(struct bufq *q, void *buf, void *ctx,
 		atomic_inc(&s->bad);
 }
 
+/*
+ * Under the raw consumer lock: no get_random_*() (its lock is a
+ * spinlock_t), the thread's own generator instead.
+ */
 static enum bufq_enum_action bufq_test_stress_enum_fn(struct bufq *q,
 						      void *buf, void *ctx,
 						      void *arg)
 {
-	struct bufq_test_stress *s = arg;
+	struct bufq_test_stress_thread *t = arg;
 
 	if (!bufq_test_sig_ok(buf, ctx))
-		atomic_inc(&s->bad);
-	return get_random_u32_below(BUFQ_ENUM_RESET_TIMER_AND_CONTINUE + 1);
+		atomic_inc(&t->s->bad);
+	return prandom_u32_state(&t->rnd) %
+	       (BUFQ_ENUM_RESET_TIMER_AND_CONTINUE + 1);
 }
 
 static void bufq_test_stress_keep(struct bufq_test_stress_thread *t,
@@ -2310,7 +2433,7 @@ static void bufq_test_stress_step(struct bufq_test_stress_thread *t)
 		}
 		break;
 	case BUFQ_TEST_ENUMERATE:
-		bufq_enumerate(s->q, bufq_test_stress_enum_fn, s, &buf, NULL);
+		bufq_enumerate(s->q, bufq_test_stress_enum_fn, t, &buf, NULL);
 		if (buf) {
 			bufq_test_claim(s, buf);
 			bufq_test_stress_keep(t, buf);
@@ -2392,6 +2515,7 @@ static void bufq_test_stress(struct kunit *test)
 		struct bufq_test_stress_thread *t = &threads[nr];
 
 		t->s = s;
+		prandom_seed_state(&t->rnd, get_random_u64());
 		init_completion(&t->done);
 		task = kthread_create(bufq_test_stress_fn, t, "bufq_stress/%u",
 				      nr);
@@ -2431,6 +2555,321 @@ static void bufq_test_stress(struct kunit *test)
 	kunit_info(test, "%u threads, %lu operations\n", nr, ops);
 	bufq_destroy(s->q);
 	kfree(s);
+}
+
+struct bufq_test_footprint_case {
+	const char *name;
+	unsigned int size;
+	unsigned int count;
+};
+
+static const struct bufq_test_footprint_case bufq_test_footprint_cases[] = {
+	{ "64B", 64, 256 },
+	{ "512B", 512, 128 },
+	{ "4KiB", SZ_4K, 64 },
+	{ "64KiB", SZ_64K, 16 },
+};
+
+KUNIT_ARRAY_PARAM_DESC(bufq_test_footprint, bufq_test_footprint_cases, name);
+
+static int bufq_test_cmp_ulong(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a;
+	unsigned long y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Adds the page frames [@p, @p + @len) spans to @pfns; returns how many. */
+static unsigned int bufq_test_span(unsigned long *pfns, const void *p,
+				   size_t len)
+{
+	unsigned long first = PFN_DOWN(__pa(p)), last = PFN_DOWN(__pa(p + len - 1));
+	unsigned int n = 0;
+
+	for (; first <= last; first++)
+		pfns[n++] = first;
+	return n;
+}
+
+/*
+ * A buffer costs what it holds. The pages the queue's buffers really span
+ * (headers, context and data, found from the addresses the queue hands
+ * out) match what bufq_get_stats() reports; a data area of a multiple of
+ * PAGE_SIZE is page-aligned, in pages of its own allocated at exactly that
+ * size, and costs at most 5% more than its data and context; a small
+ * buffer costs at most 64 bytes beyond them (plus, per queue, the unused
+ * end of its last chunk).
+ */
+static void bufq_test_footprint(struct kunit *test)
+{
+	const struct bufq_test_footprint_case *c = test->param_value;
+	const unsigned int ctx_size = BUFQ_TEST_CTX_SIZE;
+	unsigned long *pfns, per;
+	unsigned int i, j, n = 0;
+	struct bufq_config cfg;
+	struct bufq_stats st;
+	struct bufq *q;
+	void **bufs;
+
+	bufq_test_config(&cfg, c->count);
+	cfg.buffer_size = c->size;
+	q = bufq_test_create(test, &cfg);
+	bufs = kunit_kcalloc(test, c->count, sizeof(*bufs), GFP_KERNEL);
+	pfns = kunit_kcalloc(test, c->count * (c->size / PAGE_SIZE + 4),
+			     sizeof(*pfns), GFP_KERNEL);
+	KUNIT_ASSERT_TRUE(test, bufs && pfns);
+
+	for (i = 0; i < c->count; i++) {
+		void *ctx;
+
+		KUNIT_ASSERT_EQ(test, bufq_fetch(q, &bufs[i], &ctx), 0);
+		n += bufq_test_span(pfns + n, ctx - q->ctx_off, q->obj_size);
+		if (!PAGE_ALIGNED(c->size))
+			continue;
+		KUNIT_EXPECT_TRUE(test, PAGE_ALIGNED(bufs[i]));
+		KUNIT_EXPECT_FALSE(test, PageCompound(virt_to_page(bufs[i])));
+		n += bufq_test_span(pfns + n, bufs[i], c->size);
+	}
+	sort(pfns, n, sizeof(*pfns), bufq_test_cmp_ulong, NULL);
+	for (i = 0, j = 0; i < n; i++)
+		if (!i || pfns[i] != pfns[i - 1])
+			j++;
+
+	bufq_get_stats(q, &st);
+	per = st.mem_bytes / st.total;
+	kunit_info(test, "%u x %u B: %lu B per buffer, overhead %u B, %u pages spanned, %lu bytes\n",
+		   c->count, c->size, per, st.overhead, j, st.mem_bytes);
+	/* Only the untouched tail of the last chunk is not spanned. */
+	KUNIT_EXPECT_LE(test, (unsigned long)j * PAGE_SIZE, st.mem_bytes);
+	KUNIT_EXPECT_LT(test, st.mem_bytes - (unsigned long)j * PAGE_SIZE,
+			PAGE_SIZE << q->chunk_order);
+	if (PAGE_ALIGNED(c->size)) {
+		KUNIT_EXPECT_LE(test, per * 100, 105UL * (c->size + ctx_size));
+		/* A header needs an order-0 page at most: data sets the order. */
+		KUNIT_EXPECT_EQ(test, q->chunk_order, 0);
+	} else {
+		/* 64 B a buffer, and the unused end of a partly filled chunk. */
+		KUNIT_EXPECT_LE(test, st.overhead, 64);
+		KUNIT_EXPECT_LE(test, st.mem_bytes,
+				st.total * (c->size + ctx_size + 64UL) +
+				(PAGE_SIZE << q->chunk_order));
+	}
+	for (i = 0; i < c->count; i++)
+		KUNIT_EXPECT_EQ(test, bufq_reuse(q, bufs[i]), 0);
+}
+
+static const struct bufq_test_footprint_case bufq_test_layout_cases[] = {
+	{ "packed", 64, 2 },
+	{ "paged", SZ_4K, 2 },
+};
+
+KUNIT_ARRAY_PARAM_DESC(bufq_test_layout, bufq_test_layout_cases, name);
+
+/*
+ * A buffer freed by the lookaside shrink, handed in again, is refused with
+ * -EINVAL and one WARN: its memory was checked before it was read (KASAN
+ * would see a read of freed memory).
+ */
+static void bufq_test_stale_shrunk(struct kunit *test)
+{
+	const struct bufq_test_footprint_case *c = test->param_value;
+	struct bufq_stats before, after;
+	struct bufq_test_warn *w;
+	struct bufq_config cfg;
+	void *a, *b, *buf;
+	struct bufq *q;
+
+	w = bufq_test_warn_alloc(test);
+	bufq_test_config(&cfg, 1);
+	cfg.buffer_size = c->size;
+	cfg.lookaside = true;
+	q = bufq_test_create(test, &cfg);
+	a = bufq_test_fetch(test, q);
+	b = bufq_test_fetch(test, q);
+	KUNIT_EXPECT_EQ(test, bufq_reuse(q, b), 0);	/* freed: shrink */
+	bufq_test_expect_counts(test, q, 1, 0, 0, 1);
+
+	bufq_get_stats(q, &before);
+	bufq_test_warn_begin(w, true);
+	KUNIT_EXPECT_EQ(test, bufq_reuse(q, b), -EINVAL);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, b), -EINVAL);
+	KUNIT_EXPECT_EQ(test, bufq_test_warn_end(w), 2);
+	bufq_get_stats(q, &after);
+	bufq_test_expect_same_stats(test, &before, &after);
+
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, a), 0);
+	KUNIT_EXPECT_EQ(test, bufq_dequeue(q, &buf, NULL), 0);
+	KUNIT_EXPECT_PTR_EQ(test, buf, a);
+	KUNIT_EXPECT_EQ(test, bufq_reuse(q, a), 0);
+	bufq_test_expect_counts(test, q, 1, 1, 0, 0);
+}
+
+#define BUFQ_TEST_LIFE_ROUNDS	100
+
+struct bufq_test_life {
+	struct bufq *q;
+	unsigned long items;
+	int ret;
+	struct completion done;
+};
+
+/* The consumer loop a driver writes; it holds a reference. */
+static int bufq_test_life_fn(void *data)
+{
+	struct bufq_test_life *l = data;
+	void *buf;
+	int ret;
+
+	while (!(ret = bufq_dequeue_wait(l->q, &buf, NULL))) {
+		l->items++;
+		udelay(get_random_u32_below(30));	/* the work */
+		if (bufq_reuse(l->q, buf))
+			break;
+		udelay(get_random_u32_below(10));	/* between calls */
+	}
+	l->ret = ret;
+	bufq_put(l->q);
+	kthread_complete_and_exit(&l->done, 0);
+}
+
+/*
+ * A consumer thread running "while (!bufq_dequeue_wait()) { work;
+ * bufq_reuse(); }" with a reference, against bufq_destroy() at random
+ * points of its loop: it always ends with -ESHUTDOWN, and the queue is
+ * freed once it lets go (KASAN watches every access).
+ */
+static void bufq_test_lifetime(struct kunit *test)
+{
+	unsigned int round, i, n, ended = 0;
+	struct bufq_test_life *l;
+	struct task_struct *task;
+	struct bufq_config cfg;
+	unsigned long items = 0;
+	void *buf;
+
+	bufq_test_config(&cfg, 4);
+	for (round = 0; round < BUFQ_TEST_LIFE_ROUNDS; round++) {
+		/* Not kunit memory: a stuck thread must not lose it. */
+		l = kzalloc(sizeof(*l), GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, l);
+		init_completion(&l->done);
+		l->q = bufq_create(&cfg);
+		if (IS_ERR(l->q))
+			kfree(l);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(l->q));
+		bufq_get(l->q);		/* the thread's */
+		task = kthread_run(bufq_test_life_fn, l, "bufq_test_life");
+		if (IS_ERR(task)) {
+			bufq_put(l->q);
+			bufq_destroy(l->q);
+			kfree(l);
+		}
+		KUNIT_ASSERT_FALSE(test, IS_ERR(task));
+
+		n = get_random_u32_below(5);
+		for (i = 0; i < n && !bufq_fetch(l->q, &buf, NULL); i++) {
+			KUNIT_EXPECT_EQ(test, bufq_enqueue(l->q, buf), 0);
+			udelay(get_random_u32_below(20));
+		}
+		/* Often let it get going: asleep, working, between calls. */
+		for (i = 0; i < 1000 && READ_ONCE(l->items) < n / 2; i++)
+			udelay(20);
+		udelay(get_random_u32_below(50));
+		bufq_destroy(l->q);
+		if (!bufq_test_wait(&l->done))
+			KUNIT_FAIL_AND_ABORT(test, "consumer thread stuck");
+		KUNIT_EXPECT_EQ(test, l->ret, -ESHUTDOWN);
+		items += l->items;
+		ended++;
+		kfree(l);
+	}
+	kunit_info(test, "%u rounds, %lu buffers consumed\n", ended, items);
+}
+
+/*
+ * *_wait() sleepers are woken exclusively: one buffer made free wakes one
+ * of three sleeping fetchers, in the order they went to sleep.
+ */
+static void bufq_test_wake_one(struct kunit *test)
+{
+	struct bufq_test_helper *h[3];
+	struct bufq_stats st;
+	struct bufq_config cfg;
+	unsigned long woken;
+	unsigned int i, j, done;
+	struct bufq *q;
+	void *buf;
+
+	bufq_test_config(&cfg, 1);
+	q = bufq_test_create(test, &cfg);
+	buf = bufq_test_fetch(test, q);
+	for (i = 0; i < ARRAY_SIZE(h); i++) {
+		h[i] = bufq_test_helper_start(test, q, NULL,
+					      BUFQ_TEST_HELP_FETCH_WAIT);
+		msleep(2 * BUFQ_TEST_HELPER_MS);
+	}
+	bufq_get_stats(q, &st);
+	woken = st.wakeups;
+
+	for (i = 0; i < ARRAY_SIZE(h); i++) {
+		KUNIT_EXPECT_EQ(test, bufq_reuse(q, buf), 0);
+		/* The first to sleep gets it, and no one else wakes. */
+		KUNIT_EXPECT_EQ(test, bufq_test_helper_result(test, h[i], &buf),
+				0);
+		KUNIT_ASSERT_NOT_NULL(test, buf);
+		msleep(2 * BUFQ_TEST_HELPER_MS);	/* room for a stray wake */
+		for (j = i + 1, done = 0; j < ARRAY_SIZE(h); j++)
+			done += completion_done(&h[j]->done);
+		KUNIT_EXPECT_EQ(test, done, 0);
+		bufq_get_stats(q, &st);
+		KUNIT_EXPECT_EQ(test, st.wakeups - woken, i + 1);
+	}
+	KUNIT_EXPECT_EQ(test, bufq_reuse(q, buf), 0);
+	bufq_get_stats(q, &st);
+	KUNIT_EXPECT_EQ(test, st.fetch_failed, 0);
+}
+
+/*
+ * Buffers expire in deadline order, not in the order they were queued,
+ * and each expiry only visits what expired (the others stay queued).
+ */
+static void bufq_test_timer_order(struct kunit *test)
+{
+	static const unsigned int ms[] = { 15, 5, 10 };
+	struct bufq_test_timer_log *log;
+	void *bufs[ARRAY_SIZE(ms)], *buf;
+	struct bufq_config cfg;
+	struct bufq_stats st;
+	struct bufq *q;
+	unsigned int i;
+
+	bufq_test_config(&cfg, ARRAY_SIZE(ms) + 1);
+	cfg.with_timer = true;
+	q = bufq_test_create(test, &cfg);
+	log = bufq_test_timer_log_alloc(test, q, ARRAY_SIZE(ms));
+	buf = bufq_test_fetch(test, q);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, buf), 0);	/* never expires */
+	for (i = 0; i < ARRAY_SIZE(ms); i++) {
+		bufs[i] = bufq_test_fetch(test, q);
+		KUNIT_ASSERT_EQ(test, bufq_test_arm(q, bufs[i],
+						    ms[i] * BUFQ_TEST_EXPIRE_MS,
+						    log), 0);
+	}
+	bufq_get_stats(q, &st);
+	KUNIT_EXPECT_EQ(test, st.timed, ARRAY_SIZE(ms));
+	KUNIT_ASSERT_TRUE(test, bufq_test_wait(&log->done));
+	KUNIT_EXPECT_EQ(test, atomic_read(&log->fired), ARRAY_SIZE(ms));
+	KUNIT_EXPECT_PTR_EQ(test, log->bufs[0], bufs[1]);
+	KUNIT_EXPECT_PTR_EQ(test, log->bufs[1], bufs[2]);
+	KUNIT_EXPECT_PTR_EQ(test, log->bufs[2], bufs[0]);
+	bufq_get_stats(q, &st);
+	KUNIT_EXPECT_EQ(test, st.timed, 0);
+	KUNIT_EXPECT_GT(test, st.expiry_max_ns, 0);
+	bufq_test_expect_counts(test, q, ARRAY_SIZE(ms) + 1, 0, 1,
+				ARRAY_SIZE(ms));
+	bufq_test_timer_log_reuse(test, q, log);
+	KUNIT_EXPECT_EQ(test, bufq_test_drain(test, q), 1);
 }
 
 static struct kunit_case bufq_test_cases[] = {
@@ -2473,6 +2912,11 @@ static struct kunit_case bufq_test_cases[] = {
 			      { .speed = KUNIT_SPEED_SLOW }),
 	KUNIT_CASE(bufq_test_fetch_fault),
 	KUNIT_CASE_SLOW(bufq_test_stress),
+	KUNIT_CASE_PARAM(bufq_test_footprint, bufq_test_footprint_gen_params),
+	KUNIT_CASE_PARAM(bufq_test_stale_shrunk, bufq_test_layout_gen_params),
+	KUNIT_CASE_SLOW(bufq_test_lifetime),
+	KUNIT_CASE(bufq_test_wake_one),
+	KUNIT_CASE(bufq_test_timer_order),
 	{}
 };
 

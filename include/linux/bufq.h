@@ -12,22 +12,37 @@
  * enabled the queue grows when the producer list runs dry, up to
  * max_buffers, and shrinks back to buffer_count as buffers are reused.
  *
- * All operations except creation, destruction, bufq_poll() and the *_wait()
- * calls may be used from any context, hard IRQ included. Growth allocates
- * with the gfp mask of the configuration: a sleeping mask is only for
- * queues whose fetchers may sleep.
+ * Contexts. Creation, destruction, bufq_poll() and the *_wait() calls need
+ * process context. Every other call may be made from any context, hard IRQ
+ * included, on every kernel flavour, with one exception: a fetch that must
+ * grow a lookaside queue allocates memory with the configured gfp mask, so
+ * on PREEMPT_RT it must not run in a context that stays hard IRQ there
+ * (hrtimer HRTIMER_MODE_*_HARD, IRQ_WORK_HARD_IRQ, under a raw spinlock);
+ * on other kernels GFP_ATOMIC growth is fine in any interrupt. The queue's
+ * locks are raw spinlocks and no call frees memory from hard IRQ context.
  *
- * This is a port of Microsoft DMF's DMF_BufferQueue; see
- * Documentation in the bufq README for the mapping of names.
+ * Lifetime. bufq_destroy() may run while clients still hold buffers: they
+ * hand them back later (reuse, or enqueue, which then fails with
+ * -ESHUTDOWN and leaves the buffer with them). Any other call that may run
+ * during or after bufq_destroy() must come from a holder of a reference
+ * (bufq_get()/bufq_put()); a driver that stops its producers and consumers
+ * first (free_irq(), kthread_stop(), cancel_work_sync()) needs none.
+ *
+ * This is a port of Microsoft DMF's DMF_BufferQueue; the README maps the
+ * names and lists where bufq behaves differently.
  */
 #ifndef _LINUX_BUFQ_H
 #define _LINUX_BUFQ_H
 
 #include <linux/cache.h>
 #include <linux/gfp.h>
+#include <linux/irq_work.h>
 #include <linux/list.h>
+#include <linux/llist.h>
 #include <linux/poll.h>
+#include <linux/rbtree.h>
 #include <linux/spinlock.h>
+#include <linux/swait.h>
 #include <linux/timer.h>
 #include <linux/types.h>
 #include <linux/wait.h>
@@ -35,6 +50,7 @@
 
 struct bufq;
 struct bufq_buf;
+struct mem_cgroup;
 struct page;
 struct scatterlist;
 
@@ -44,10 +60,10 @@ struct scatterlist;
  * @buf: the buffer's data area
  * @ctx: the buffer's context area
  *
- * Runs for every buffer handed to bufq_reuse(), for every buffer that
- * bufq_flush() or bufq_destroy() takes off the consumer list, and for a
- * buffer enqueued after destruction began (which is recycled). It always
- * runs before the buffer can be fetched again. No bufq lock is held.
+ * Runs for every buffer handed to bufq_reuse(), and for every buffer that
+ * bufq_flush() or bufq_destroy() takes off the consumer list. It always
+ * runs before the buffer can be fetched again or is freed. No bufq lock
+ * is held.
  * Context: that of the caller of the operation.
  */
 typedef void (*bufq_cleanup_fn)(struct bufq *q, void *buf, void *ctx);
@@ -59,7 +75,8 @@ typedef void (*bufq_cleanup_fn)(struct bufq *q, void *buf, void *ctx);
  * @ctx: the buffer's context area
  * @arg: the argument given to bufq_enqueue_with_timer()
  *
- * No bufq lock is held. Context: softirq (timer).
+ * Callbacks of buffers that expire together run in deadline order. No bufq
+ * lock is held. Context: softirq (timer).
  */
 typedef void (*bufq_timer_fn)(struct bufq *q, void *buf, void *ctx, void *arg);
 
@@ -92,8 +109,10 @@ enum bufq_enum_action {
  * @ctx: its context area
  * @arg: the argument given to bufq_enumerate()
  *
- * Called with the consumer lock held and interrupts off: it must not sleep
- * and must not call bufq functions on @q other than bufq_context().
+ * Called with the consumer lock (a raw spinlock) held and interrupts off:
+ * it must not sleep, must not take a spinlock_t on PREEMPT_RT, and must not
+ * call any bufq function (on @q or on another queue: all queues' locks are
+ * of one lockdep class) other than bufq_context() and bufq_priv().
  *
  * Return: what to do next, see &enum bufq_enum_action.
  */
@@ -102,16 +121,20 @@ typedef enum bufq_enum_action (*bufq_enum_fn)(struct bufq *q, void *buf,
 
 /**
  * struct bufq_config - how to build a queue
- * @name: name for the slab cache and messages; may be NULL
+ * @name: name for messages and debugging; may be NULL
  * @buffer_count: buffers made at creation, and the size the producer list
  *	shrinks back to; 0 only with @lookaside
- * @buffer_size: bytes in each buffer's data area
+ * @buffer_size: bytes in each buffer's data area. A multiple of PAGE_SIZE
+ *	gives page-aligned data areas of their own pages (see &struct
+ *	bufq_desc); other sizes are packed with their headers.
  * @context_size: bytes in each buffer's context area (zeroed at allocation)
  * @max_buffers: with @lookaside, the cap on the total number of buffers;
  *	0 means no cap. Must be 0 or at least @buffer_count.
  * @lookaside: fetch allocates a new buffer when the producer list is empty
  * @with_timer: buffers may be enqueued with a timer
- * @account: charge buffers to the memory cgroup of the allocating task
+ * @account: charge all the queue's memory, growth included and whatever
+ *	context it happens in, to the memory cgroup of the task that creates
+ *	the queue
  * @gfp: mask for allocations after creation (lookaside growth); 0 means
  *	GFP_ATOMIC. Use a sleeping mask only if every fetch may sleep.
  * @reuse_cleanup: optional, see &bufq_cleanup_fn
@@ -138,11 +161,14 @@ struct bufq_config {
  * @page: the page holding the first byte of the data area
  * @offset: offset of the data area within @page
  *
- * The data area is physically contiguous (slab memory): it may be mapped
- * with dma_map_single(@addr, @len) or dma_map_page(@page, @offset, @len),
- * or described by bufq_desc_to_sg(). It shares cache lines with bufq's
- * own header and the context area, so on architectures whose DMA is not
- * cache-coherent only DMA_TO_DEVICE is safe without a bounce buffer.
+ * The data area is physically contiguous and in the kernel's direct map:
+ * it may be mapped with dma_map_single(@addr, @len) or dma_map_page(@page,
+ * @offset, @len), or described by bufq_desc_to_sg(). When buffer_size is a
+ * multiple of PAGE_SIZE the data area is whole pages of its own (@offset
+ * is 0), safe for DMA in every direction on any architecture. Otherwise it
+ * shares cache lines with bufq's headers and other buffers' context areas:
+ * on architectures whose DMA is not cache-coherent only DMA_TO_DEVICE is
+ * then safe without a bounce buffer.
  */
 struct bufq_desc {
 	void *addr;
@@ -159,12 +185,20 @@ struct bufq_desc {
  * @held: buffers owned by clients
  * @high_water: highest number of buffers in use (queued + held) seen
  * @grown: buffers allocated by lookaside since creation
- * @fetch_failed: fetches that found no buffer and could not make one
- * @overhead: bytes each buffer takes beyond its data and context areas
- *	(header, sentinels, alignment, timer state)
+ * @fetch_failed: fetch calls that found no buffer and could not make one
+ *	(-ENOBUFS or -ENOMEM); a sleeping fetch counts only if it fails so
+ * @overhead: bytes each buffer takes beyond its data and context areas:
+ *	header, sentinels, alignment and its share of the memory it is
+ *	carved from, in a queue whose memory is fully used
+ * @mem_bytes: bytes of memory the queue's buffers occupy now (whole pages
+ *	as allocated, partly used ones included)
+ * @timed: buffers on the consumer list with a pending timer
+ * @expiry_max_ns: longest time one timer expiry held the consumer lock
+ *	(interrupts off), in nanoseconds
+ * @wakeups: times a sleeper in a *_wait() call was woken
  *
  * Counters are read without stopping the queue: on a busy queue they may
- * not add up.
+ * not add up. At quiescence free + queued + held == total.
  */
 struct bufq_stats {
 	unsigned int total;
@@ -175,6 +209,10 @@ struct bufq_stats {
 	unsigned long grown;
 	unsigned long fetch_failed;
 	unsigned int overhead;
+	unsigned long mem_bytes;
+	unsigned int timed;
+	u64 expiry_max_ns;
+	unsigned long wakeups;
 };
 
 /*
@@ -182,51 +220,71 @@ struct bufq_stats {
  * driver can embed one (bufq_init()/bufq_exit()).
  *
  * Producer and consumer sides live on separate cache lines and take
- * separate locks; no path holds both. Both are taken with interrupts off.
+ * separate locks; no path holds both.
  */
 struct bufq {
 	/* Read-mostly after init. */
-	struct kmem_cache *cache;
-	const char *name;		/* of the cache, unique */
+	const char *name;
 	unsigned int buffer_count;
 	unsigned int buffer_size;
 	unsigned int context_size;
 	unsigned int max_buffers;
-	unsigned int ctx_offset;	/* context area, from the data area */
-	unsigned int timer_offset;	/* timer fields, from the data area */
+	unsigned int obj_size;		/* header object, inline data included */
+	unsigned int ctx_off;		/* context area, from the object */
+	unsigned int timed_off;		/* timer state, from the object */
+	unsigned int chunk_order;	/* pages objects are carved from */
+	unsigned int min_chunk_order;	/* fallback when that order fails */
+	unsigned long tag;		/* page_private() of the queue's pages */
 	gfp_t gfp;
 	bool lookaside;
 	bool with_timer;
+	bool paged;			/* data areas are pages of their own */
 	bool allocated;			/* by bufq_create(): freed by bufq */
 	bufq_cleanup_fn reuse_cleanup;
 	void *priv;
-	unsigned long __percpu *fetch_failed;
-	atomic_t waiters;		/* in bufq_*_wait() */
+	struct mem_cgroup *memcg;	/* charged, with cfg->account */
+	struct irq_work defer_work;	/* frees and wake-ups from hard IRQ */
+	struct llist_head defer_free;
+	unsigned long defer_wake;	/* bit 0: wake poll waiters */
 	struct work_struct release_work;
+	wait_queue_head_t poll_wait;
+
+	/* Memory: chunks that have free object slots. */
+	raw_spinlock_t mem_lock;
+	struct list_head partial;
+	unsigned long mem_bytes;
 
 	/* Producer side: free buffers, a stack of buffer_count slots. */
-	spinlock_t free_lock ____cacheline_aligned_in_smp;
+	raw_spinlock_t free_lock ____cacheline_aligned_in_smp;
 	struct bufq_buf **free_bufs;
 	unsigned int nr_free;
 	unsigned int total;		/* all buffers, under free_lock */
 	unsigned int pending;		/* of total: being allocated or freed */
+	unsigned int users;		/* references: creator, bufq_get(), waits */
 	unsigned int high_water;
 	bool dead;			/* destroy has begun */
 	unsigned long grown;
-	wait_queue_head_t free_wait;
+	atomic_long_t fetch_failed;
+	atomic_long_t wakeups;		/* of *_wait() sleepers */
+	struct swait_queue_head free_wait;
 
 	/* Consumer side: filled buffers. */
-	spinlock_t work_lock ____cacheline_aligned_in_smp;
+	raw_spinlock_t work_lock ____cacheline_aligned_in_smp;
 	struct list_head work_list;
 	unsigned int nr_queued;
-	wait_queue_head_t work_wait;
-	struct timer_list timer;	/* earliest buffer deadline */
+	struct swait_queue_head work_wait;
+	struct rb_root_cached timed;	/* timed buffers, by deadline */
+	unsigned int nr_timed;
+	struct timer_list timer;	/* earliest deadline */
+	u64 expiry_max_ns;
 };
 
 int bufq_init(struct bufq *q, const struct bufq_config *cfg);
 void bufq_exit(struct bufq *q);
 struct bufq *bufq_create(const struct bufq_config *cfg);
 void bufq_destroy(struct bufq *q);
+void bufq_get(struct bufq *q);
+void bufq_put(struct bufq *q);
 
 int bufq_fetch(struct bufq *q, void **buf, void **ctx);
 int bufq_fetch_wait(struct bufq *q, void **buf, void **ctx);

@@ -592,9 +592,99 @@ static int bufq_bench_run(const struct bufq_bench_impl *impl)
 	return ret;
 }
 
+/* What a buffer really costs: all the queue's memory over its buffers. */
+static int bufq_bench_footprint(unsigned int size)
+{
+	struct bufq_config cfg = {
+		.name = "bench-footprint",
+		.buffer_count = BUFQ_BENCH_NBUF,
+		.buffer_size = size,
+	};
+	struct bufq_stats st;
+	struct bufq *q;
+
+	q = bufq_create(&cfg);
+	if (IS_ERR(q))
+		return PTR_ERR(q);
+	bufq_get_stats(q, &st);
+	pr_info("footprint%u bufq %lu B/buffer\n", size,
+		st.mem_bytes / st.total);
+	bufq_destroy(q);
+	return 0;
+}
+
+static void bufq_bench_expired(struct bufq *q, void *buf, void *ctx,
+			       void *arg)
+{
+	bufq_reuse(q, buf);
+}
+
+/*
+ * The longest interrupts-off section of one timer expiry, with @n buffers
+ * queued, every other one timed. Deadlines are 0.5 ms apart whatever @n,
+ * so each expiry has about as many buffers to expire in both runs: what
+ * differs is only how many sit on the queue.
+ */
+static int bufq_bench_expiry(unsigned int n)
+{
+	struct bufq_config cfg = {
+		.name = "bench-expiry",
+		.buffer_count = n,
+		.buffer_size = 64,
+		.with_timer = true,
+	};
+	struct bufq_stats st;
+	unsigned int i;
+	struct bufq *q;
+	void *buf;
+	int ret = 0;
+
+	q = bufq_create(&cfg);
+	if (IS_ERR(q))
+		return PTR_ERR(q);
+	for (i = 0; i < n && !ret; i++) {
+		ret = bufq_fetch(q, &buf, NULL);
+		if (ret)
+			break;
+		if (i & 1)
+			ret = bufq_enqueue(q, buf);
+		else
+			ret = bufq_enqueue_with_timer(q, buf, 20 + i / 4,
+						      bufq_bench_expired, NULL);
+	}
+	do {
+		msleep(20);
+		bufq_get_stats(q, &st);
+	} while (!ret && st.timed);
+	pr_info("expiry%u bufq %llu ns\n", n, st.expiry_max_ns);
+	bufq_flush(q);
+	bufq_destroy(q);
+	return ret;
+}
+
+static int bufq_bench_memory(void)
+{
+	static const unsigned int sizes[] = { 64, 4096, 65536 };
+	int i, ret = 0;
+
+	for (i = 0; !ret && i < ARRAY_SIZE(sizes); i++)
+		ret = bufq_bench_footprint(sizes[i]);
+	if (!ret)
+		ret = bufq_bench_expiry(100);
+	if (!ret)
+		ret = bufq_bench_expiry(10000);
+	return ret;
+}
+
 static int __init bufq_bench_init(void)
 {
 	int i, ret;
+
+	ret = bufq_bench_memory();
+	if (ret) {
+		pr_err("memory and timers failed: %d\n", ret);
+		return ret;
+	}
 
 	for (i = 0; i < ARRAY_SIZE(bufq_bench_impls); i++) {
 		ret = bufq_bench_run(&bufq_bench_impls[i]);

@@ -23,6 +23,9 @@ def parse(path):
         if len(w) >= 5 and w[0] == "kbench":
             figs[(w[1], w[2])].append(float(w[3]))
             units[w[1]] = w[4]
+        elif len(w) == 4 and w[0] == "uopen":
+            figs[("open", w[1])].append(float(w[2]))
+            units["open"] = w[3]
         elif len(w) == 6 and w[0] == "ubench":
             t, size = w[1], int(w[2])
             for name, v, unit in (("msgs", w[3], "msgs/s"), ("MBps", w[4], "MB/s"),
@@ -98,6 +101,22 @@ def table(med, units, nruns):
         v = [med.get((f"sys{z}", t)) for z in (64, 4096, 65536)]
         if all(x is not None for x in v):
             lines.append(f"| {t} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
+    lines += ["", "| memory and lifetime | bufq |", "|---|---:|"]
+    for size in (64, 4096, 65536):
+        v = med.get((f"footprint{size}", "bufq"))
+        if v is not None:
+            lines.append(f"| bytes per {size} B buffer (footprint) | {v:,.0f} |")
+    for n in (100, 10000):
+        v = med.get((f"expiry{n}", "bufq"))
+        if v is not None:
+            lines.append(f"| longest timer expiry, {n} queued (half timed) | "
+                         f"{v / 1000:,.1f} µs |")
+    for what in ("bufq", "pipe"):
+        v = med.get(("open", what))
+        if v is not None:
+            label = ("open + CONFIGURE + close of /dev/bufq" if what == "bufq"
+                     else "pipe() + close")
+            lines.append(f"| {label} | {v:,.0f} /s |")
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     for name, got, ok in targets(med):
         lines.append(f"| {name} | {got} | {'yes' if ok else '**no**'} |")

@@ -285,6 +285,41 @@ static void run(const char *t, int side, int fd, struct bq *bq, size_t size,
 		(side ? bq_batch_producer : bq_batch_consumer)(bq, size, count);
 }
 
+/*
+ * "ubench open bufq|pipe N": N rounds of open, CONFIGURE (16 x 4 KiB) and
+ * close of /dev/bufq, or of pipe() and two closes: what a queue costs to
+ * make and throw away.
+ */
+static int open_bench(const char *what, uint64_t n)
+{
+	struct bufq_configure cfg = {
+		.size = sizeof(cfg), .buffer_count = 16, .buffer_size = 4096,
+	};
+	struct timespec t0, t1;
+	int fd, fds[2];
+	uint64_t i;
+	double s;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < n; i++) {
+		if (!strcmp(what, "pipe")) {
+			if (pipe(fds))
+				die("pipe");
+			close(fds[0]);
+			close(fds[1]);
+			continue;
+		}
+		fd = open("/dev/bufq", O_RDWR);
+		if (fd < 0 || ioctl(fd, BUFQ_IOCTL_CONFIGURE, &cfg))
+			die("/dev/bufq");
+		close(fd);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	s = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("uopen %s %.0f opens/s\n", what, n / s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct timespec t0, t1;
@@ -296,11 +331,13 @@ int main(int argc, char **argv)
 	pid_t pid;
 
 	if (argc != 4) {
-		fputs("usage: ubench TRANSPORT SIZE COUNT\n"
+		fputs("usage: ubench TRANSPORT SIZE COUNT | ubench open bufq|pipe N\n"
 		      "TRANSPORT: pipe seqpacket bufq-rw bufq-mmap bufq-batch\n",
 		      stderr);
 		return 2;
 	}
+	if (!strcmp(argv[1], "open"))
+		return open_bench(argv[2], strtoull(argv[3], NULL, 0));
 	size = strtoul(argv[2], NULL, 0);
 	count = strtoull(argv[3], NULL, 0);
 	nsys = mmap(NULL, sizeof(*nsys), PROT_READ | PROT_WRITE,

@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bufq_mem - where a queue's buffers live
+ *
+ * A queue owns its memory: no slab cache per queue (no sysfs entry, no
+ * slab_mutex, no RCU barrier when it goes) and no object that another
+ * user of a shared cache could get back while a stale pointer to it may
+ * still be handed to the queue.
+ *
+ * Buffer headers (and context areas, and data areas that are not a
+ * multiple of PAGE_SIZE) are objects carved from chunks: naturally aligned
+ * blocks of 2^order pages, each page's private word set to the queue's tag
+ * and the chunk's order. A data area whose size is a multiple of PAGE_SIZE
+ * gets pages of its own (alloc_pages_exact(): the order the data needs,
+ * no more memory than it needs); the private word of its first page points
+ * back at its header.
+ *
+ * So a pointer handed in is checked before anything it points at is read:
+ * virt_addr_valid(), then the private word of its page in the memory map
+ * (which exists for every valid address), and only once that names this
+ * queue, the header's magic, which binds state, address and queue. A chunk
+ * goes back to the page allocator when its last object is freed.
+ *
+ * Locking: mem_lock (raw, irq-safe) guards the partial list and each
+ * chunk's free list and counts. It nests inside no other bufq lock.
+ * Allocation happens outside every lock but mem_lock; nothing here is
+ * called from hard IRQ context but allocation (see bufq_fetch()).
+ */
+#include <linux/kmemleak.h>
+#include <linux/memcontrol.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+#include "bufq_compat.h"
+#include "bufq_core.h"
+
+/* page_private() of the queue's pages: q->tag | order << 1 | kind. */
+#define BUFQ_TAG_DATA		BIT(0)		/* first page of a data area */
+#define BUFQ_TAG_ORDER		GENMASK(4, 1)
+#define BUFQ_TAG_LOW		GENMASK(5, 0)	/* not part of q->tag */
+#define BUFQ_TAG_MAGIC		0x6275667100000000UL
+
+/* Chunks are at most this order unless one object needs more. */
+#define BUFQ_CHUNK_ORDER_MAX	3
+
+/**
+ * struct bufq_chunk - the head of a block of pages objects are carved from
+ * @partial: in q->partial while the chunk has a free slot
+ * @free: object slots given back (through their header's node)
+ * @inuse: objects in use
+ * @carved: objects handed out at least once; the rest are untouched
+ * @order: the block is 2^order pages
+ */
+struct bufq_chunk {
+	struct list_head partial;
+	struct list_head free;
+	unsigned int inuse;
+	unsigned int carved;
+	unsigned int order;
+};
+
+#define BUFQ_CHUNK_HDR	ALIGN(sizeof(struct bufq_chunk), 8)
+
+static unsigned int bufq_chunk_objs(const struct bufq *q, unsigned int order)
+{
+	return ((PAGE_SIZE << order) - BUFQ_CHUNK_HDR) / q->obj_size;
+}
+
+/* Pick the chunk order: the first whose waste is within 1/32 of an object. */
+static void bufq_chunk_orders(struct bufq *q)
+{
+	unsigned int lo = get_order(BUFQ_CHUNK_HDR + q->obj_size), o, n;
+	unsigned int hi = max(lo, BUFQ_CHUNK_ORDER_MAX);
+	unsigned long waste, best = ULONG_MAX;
+
+	q->min_chunk_order = lo;
+	q->chunk_order = lo;
+	for (o = lo; o <= hi; o++) {
+		n = bufq_chunk_objs(q, o);
+		waste = ((PAGE_SIZE << o) - (unsigned long)n * q->obj_size) / n;
+		if (waste < best) {
+			best = waste;
+			q->chunk_order = o;
+		}
+		if (waste <= q->obj_size / 32)
+			break;
+	}
+}
+
+/**
+ * bufq_mem_layout - work out where everything of a buffer lives
+ * @q: the queue being made; q->buffer_size etc. are not set yet
+ * @cfg: its configuration
+ *
+ * Return: 0; -E2BIG if a buffer would need more than KMALLOC_MAX_SIZE of
+ * contiguous memory.
+ */
+int bufq_mem_layout(struct bufq *q, const struct bufq_config *cfg)
+{
+	u64 off = sizeof(struct bufq_buf);
+
+	q->paged = cfg->buffer_size && PAGE_ALIGNED(cfg->buffer_size);
+	if (!q->paged)
+		off = ALIGN(off + cfg->buffer_size + sizeof(u32), 8);
+	q->ctx_off = off;
+	off = ALIGN(off + cfg->context_size + sizeof(u32), 8);
+	q->timed_off = off;
+	if (cfg->with_timer)
+		off += sizeof(struct bufq_timed);
+	if (BUFQ_CHUNK_HDR + off > KMALLOC_MAX_SIZE ||
+	    (q->paged && off + cfg->buffer_size > KMALLOC_MAX_SIZE))
+		return -E2BIG;
+	q->obj_size = off;
+	bufq_chunk_orders(q);
+	q->tag = ((unsigned long)q ^ BUFQ_TAG_MAGIC) & ~BUFQ_TAG_LOW;
+	return 0;
+}
+
+/* The private word of the page holding @addr, any page's. */
+static unsigned long bufq_page_tag(const void *addr)
+{
+	/* A foreign page's word may change under us: only equality matters. */
+	return data_race(page_private(virt_to_page(addr)));
+}
+
+static void bufq_tag_pages(void *addr, unsigned int nr, unsigned long tag)
+{
+	struct page *page = virt_to_page(addr);
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		set_page_private(page + i, tag);
+}
+
+static struct bufq_chunk *bufq_chunk_alloc(struct bufq *q, unsigned int order,
+					   gfp_t gfp)
+{
+	struct bufq_chunk *c;
+	struct page *page;
+
+	if (order > q->min_chunk_order)
+		gfp |= __GFP_NOWARN | __GFP_NORETRY;
+	page = alloc_pages(gfp, order);
+	if (!page)
+		return NULL;
+	c = page_address(page);
+	kmemleak_alloc(c, PAGE_SIZE << order, 0, gfp);
+	INIT_LIST_HEAD(&c->free);
+	c->inuse = 0;
+	c->carved = 0;
+	c->order = order;
+	bufq_tag_pages(c, 1U << order, q->tag | order << 1);
+	return c;
+}
+
+static void bufq_chunk_free(struct bufq_chunk *c)
+{
+	unsigned int order = c->order;
+
+	bufq_tag_pages(c, 1U << order, 0);
+	kmemleak_free(c);
+	__free_pages(virt_to_page(c), order);
+}
+
+/* Caller holds mem_lock. Take an object slot of @c, which has one. */
+static struct bufq_buf *__bufq_chunk_take(struct bufq *q, struct bufq_chunk *c)
+{
+	struct bufq_buf *b;
+
+	b = list_first_entry_or_null(&c->free, struct bufq_buf, node);
+	if (b)
+		list_del(&b->node);
+	else
+		b = (void *)c + BUFQ_CHUNK_HDR + c->carved++ * q->obj_size;
+	c->inuse++;
+	if (list_empty(&c->free) && c->carved == bufq_chunk_objs(q, c->order))
+		list_del_init(&c->partial);
+	return b;
+}
+
+static struct bufq_buf *bufq_obj_alloc(struct bufq *q, gfp_t gfp)
+{
+	struct bufq_chunk *c;
+	struct bufq_buf *b = NULL;
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&q->mem_lock, flags);
+	c = list_first_entry_or_null(&q->partial, struct bufq_chunk, partial);
+	if (c)
+		b = __bufq_chunk_take(q, c);
+	raw_spin_unlock_irqrestore(&q->mem_lock, flags);
+	if (b)
+		return b;
+
+	c = bufq_chunk_alloc(q, q->chunk_order, gfp);
+	if (!c && q->chunk_order > q->min_chunk_order)
+		c = bufq_chunk_alloc(q, q->min_chunk_order, gfp);
+	if (!c)
+		return NULL;
+	raw_spin_lock_irqsave(&q->mem_lock, flags);
+	list_add(&c->partial, &q->partial);
+	q->mem_bytes += PAGE_SIZE << c->order;
+	b = __bufq_chunk_take(q, c);
+	raw_spin_unlock_irqrestore(&q->mem_lock, flags);
+	return b;
+}
+
+static struct bufq_chunk *bufq_chunk_of(const struct bufq_buf *b)
+{
+	unsigned int order = (bufq_page_tag(b) & BUFQ_TAG_ORDER) >> 1;
+
+	return (void *)((unsigned long)b & ~((PAGE_SIZE << order) - 1));
+}
+
+static void bufq_obj_free(struct bufq *q, struct bufq_buf *b)
+{
+	struct bufq_chunk *c = bufq_chunk_of(b);
+	unsigned long flags;
+	bool empty;
+
+	raw_spin_lock_irqsave(&q->mem_lock, flags);
+	if (list_empty(&c->partial))
+		list_add(&c->partial, &q->partial);
+	list_add(&b->node, &c->free);
+	empty = !--c->inuse;
+	if (empty) {
+		list_del(&c->partial);
+		q->mem_bytes -= PAGE_SIZE << c->order;
+	}
+	raw_spin_unlock_irqrestore(&q->mem_lock, flags);
+	if (empty)
+		bufq_chunk_free(c);
+}
+
+/* Make the header @b a fresh buffer, held by the caller. */
+static void bufq_obj_init(struct bufq *q, struct bufq_buf *b, void *data)
+{
+	void *ctx = bufq_ctx_of(q, b);
+
+	b->data = data;
+	if (!q->paged) {
+		memset(data, 0, q->buffer_size);
+		put_unaligned(BUFQ_SENTINEL, (u32 *)(data + q->buffer_size));
+	}
+	memset(ctx, 0, q->context_size);
+	put_unaligned(BUFQ_SENTINEL, (u32 *)(ctx + q->context_size));
+	if (q->with_timer)
+		memset(bufq_timed_of(q, b), 0, sizeof(struct bufq_timed));
+	WRITE_ONCE(b->magic, bufq_magic(q, b, BUFQ_STATE_HELD));
+}
+
+static void bufq_mem_count(struct bufq *q, long bytes)
+{
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&q->mem_lock, flags);
+	q->mem_bytes += bytes;
+	raw_spin_unlock_irqrestore(&q->mem_lock, flags);
+}
+
+static void *bufq_data_alloc(struct bufq *q, struct bufq_buf *b, gfp_t gfp)
+{
+	void *data = alloc_pages_exact(q->buffer_size, gfp | __GFP_ZERO);
+
+	if (!data)
+		return NULL;
+	bufq_tag_pages(data, 1, (unsigned long)b | BUFQ_TAG_DATA);
+	bufq_mem_count(q, q->buffer_size);
+	return data;
+}
+
+/**
+ * bufq_mem_alloc - make a new buffer
+ * @q: the queue
+ * @gfp: allocation mask
+ *
+ * Charged to the queue's memory cgroup, if it has one, whatever the
+ * calling context.
+ *
+ * Return: the buffer, held by the caller, data and context zeroed; NULL
+ * when out of memory.
+ */
+struct bufq_buf *bufq_mem_alloc(struct bufq *q, gfp_t gfp)
+{
+	struct mem_cgroup *old = set_active_memcg(q->memcg);
+	struct bufq_buf *b = bufq_obj_alloc(q, gfp);
+	void *data = b + 1;
+
+	if (b && q->paged) {
+		data = bufq_data_alloc(q, b, gfp);
+		if (!data) {
+			bufq_obj_free(q, b);
+			b = NULL;
+		}
+	}
+	set_active_memcg(old);
+	if (b)
+		bufq_obj_init(q, b, data);
+	return b;
+}
+
+/**
+ * bufq_mem_free - free a buffer
+ * @q: the queue
+ * @b: a buffer nobody holds any more
+ *
+ * Context: not hard IRQ (the page allocator's locks sleep on PREEMPT_RT).
+ */
+void bufq_mem_free(struct bufq *q, struct bufq_buf *b)
+{
+	WRITE_ONCE(b->magic, bufq_magic(q, b, BUFQ_STATE_UNUSED));
+	if (q->paged) {
+		bufq_tag_pages(b->data, 1, 0);
+		free_pages_exact(b->data, q->buffer_size);
+		bufq_mem_count(q, -(long)q->buffer_size);
+	}
+	bufq_obj_free(q, b);
+}
+
+/**
+ * bufq_mem_find - the header of a buffer handed in, if it is one of @q's
+ * @q: the queue
+ * @buf: what the client says is a data area of @q
+ *
+ * Reads nothing @buf points at before the memory map says the memory is
+ * @q's. Any pointer is safe to pass but one to memory @q has freed that
+ * @q has since allocated again (it then finds what is there now).
+ *
+ * Return: the header, whose magic is one of @q's states for it; NULL if
+ * @buf is not a data area of @q.
+ */
+struct bufq_buf *bufq_mem_find(const struct bufq *q, const void *buf)
+{
+	unsigned long addr = (unsigned long)buf - sizeof(struct bufq_buf);
+	unsigned long state;
+	struct bufq_buf *b;
+
+	if (q->paged) {
+		if (!PAGE_ALIGNED(buf) || !virt_addr_valid(buf))
+			return NULL;
+		addr = bufq_page_tag(buf);
+		if (!(addr & BUFQ_TAG_DATA))
+			return NULL;
+		addr &= ~BUFQ_TAG_DATA;
+	}
+	if (!IS_ALIGNED(addr, sizeof(long)) || !virt_addr_valid((void *)addr) ||
+	    (bufq_page_tag((void *)addr) & ~BUFQ_TAG_ORDER) != q->tag)
+		return NULL;
+	/* Our page: reading it is safe, the magic says if it is a header. */
+	b = (void *)addr;
+	state = READ_ONCE(b->magic) ^ (unsigned long)b ^ q->tag;
+	if (state < BUFQ_STATE_FREE || state > BUFQ_STATE_HELD ||
+	    READ_ONCE(b->data) != buf)
+		return NULL;
+	return b;
+}
+
+/**
+ * bufq_mem_overhead - bytes a buffer costs beyond its data and context
+ * @q: the queue
+ *
+ * Return: the header, sentinels, alignment, timer state and share of the
+ * chunk of one buffer, in a full chunk.
+ */
+unsigned int bufq_mem_overhead(const struct bufq *q)
+{
+	unsigned long chunk = PAGE_SIZE << q->chunk_order;
+	unsigned int n = bufq_chunk_objs(q, q->chunk_order);
+	unsigned long per = DIV_ROUND_UP(chunk, n);
+
+	if (q->paged)
+		per += q->buffer_size;
+	return per - q->buffer_size - q->context_size;
+}
