@@ -48,6 +48,7 @@
 #include <linux/vmalloc.h>
 #include <uapi/linux/bufq.h>
 
+#include "bufq_compat.h"
 #include "bufq_core.h"
 
 /* ref->slot of a core buffer that carries no slot. */

@@ -32,9 +32,9 @@
 #include <linux/scatterlist.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
-#include <linux/unaligned.h>
 #include <linux/wait_bit.h>
 
+#include "bufq_compat.h"
 #include "bufq_core.h"
 
 static struct workqueue_struct *bufq_wq;
@@ -1123,7 +1123,7 @@ EXPORT_SYMBOL_GPL(bufq_enumerate);
  */
 static void bufq_timer_fire(struct timer_list *timer)
 {
-	struct bufq *q = from_timer(q, timer, timer);
+	struct bufq *q = timer_container_of(q, timer, timer);
 	unsigned long now = jiffies, next = 0, flags;
 	struct bufq_buf *b, *tmp;
 	struct bufq_timed *t;

@@ -35,6 +35,8 @@
 #include <linux/string.h>
 #include <linux/timer.h>
 
+#include "../bufq_compat.h"
+
 #define BUFQ_TEST_COUNT		4
 #define BUFQ_TEST_SIZE		64
 #define BUFQ_TEST_CTX_SIZE	16
@@ -1903,7 +1905,7 @@ static void bufq_test_irq_work_fn(struct irq_work *work)
 
 static void bufq_test_remote_timer_fn(struct timer_list *t)
 {
-	struct bufq_test_remote *r = from_timer(r, t, timer);
+	struct bufq_test_remote *r = timer_container_of(r, t, timer);
 
 	bufq_test_remote_run(r);
 }

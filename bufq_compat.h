@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * bufq_compat.h - every kernel version difference bufq builds across
+ *
+ * bufq is written against the newest kernel API. Each shim below gives an
+ * older kernel the newer name, keyed on the version that introduced it, so
+ * that dropping support for a kernel means deleting its block here and
+ * nothing else. Supported: Linux 6.1 and later (Debian 12's 6.1 and 6.12).
+ */
+#ifndef _BUFQ_COMPAT_H
+#define _BUFQ_COMPAT_H
+
+#include <linux/version.h>
+
+/* 6.12: <asm/unaligned.h> moved to <linux/unaligned.h>. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#include <linux/unaligned.h>
+#else
+#include <asm/unaligned.h>
+#endif
+
+/* 6.3: vma->vm_flags became read-only; writers use vm_flags_set(). */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
+#include <linux/mm_types.h>
+
+static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
+{
+	vma->vm_flags |= flags;
+}
+#endif
+
+/*
+ * 6.16: from_timer() was renamed timer_container_of(). Some stable trees
+ * backport the new name, hence the #ifndef as well.
+ */
+#include <linux/timer.h>
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 16, 0) && !defined(timer_container_of)
+#define timer_container_of(var, callback_timer, timer_fieldname) \
+	from_timer(var, callback_timer, timer_fieldname)
+#endif
+
+#endif /* _BUFQ_COMPAT_H */
