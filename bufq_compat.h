@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * bufq_compat.h - every kernel version difference bufq builds across
+ * Every kernel version difference bufq builds across
  *
  * bufq is written against the newest kernel API. Each shim below gives an
  * older kernel the newer name, keyed on the version that introduced it, so

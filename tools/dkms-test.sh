@@ -36,7 +36,7 @@ if [ "${1:-}" != --inside ]; then
 	rm -rf "$out" && mkdir -p "$out/modules" "$out/dkms" "$out/src" "$out/conf.d"
 	# The sources as bufq-dkms ships them.
 	make -s -C "$ROOT" DESTDIR="$out" install-dkms-src
-	mv "$out/usr/src/bufq-$version" "$out/src/" && rm -rf "$out/usr"
+	mv "$out/usr/src/bufq-$version" "$out/src/" && rm -rf "${out:?}/usr"
 	: >"$out/kernels"
 	for k in "6.1 amd64" "6.12 amd64" "6.12 cloud-amd64"; do
 		# shellcheck disable=SC2086 # two words: series and flavour
@@ -75,9 +75,10 @@ run() { # CMD...: echo it, run it
 	echo "# $*"
 	"$@"
 }
-install_kernel() { # RELEASE KDIR: what linux-headers-RELEASE would leave
-	mkdir -p "/lib/modules/$1"
-	ln -s "$2" "/lib/modules/$1/build"
+install_kernel() { # "RELEASE KDIR": what linux-headers-RELEASE would leave
+	local rel=${1%% *}
+	mkdir -p "/lib/modules/$rel"
+	ln -s "${1#* }" "/lib/modules/$rel/build"
 }
 mapfile -t kernels <"$out/kernels"
 rels=()
@@ -97,8 +98,8 @@ installed() { # RELEASE: bufq built, installed, signed and indexed for it
 }
 
 # 1. Two installed kernels: add, build and install for each.
-install_kernel ${kernels[0]}
-install_kernel ${kernels[1]}
+install_kernel "${kernels[0]}"
+install_kernel "${kernels[1]}"
 check "dkms add bufq/$version" run dkms add "bufq/$version"
 for rel in "${rels[@]:0:2}"; do
 	check "dkms build -k $rel" run dkms build "bufq/$version" -k "$rel"
@@ -106,7 +107,7 @@ for rel in "${rels[@]:0:2}"; do
 done
 
 # 2. A kernel update: the new kernel's postinst hook builds bufq for it.
-install_kernel ${kernels[2]}
+install_kernel "${kernels[2]}"
 check "kernel update to ${rels[2]}: /etc/kernel/postinst.d/dkms builds bufq" \
 	run /etc/kernel/postinst.d/dkms "${rels[2]}"
 

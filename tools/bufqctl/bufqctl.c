@@ -144,14 +144,16 @@ static int open_queue(const struct bufqctl_opts *o)
 		return fd;
 	fprintf(stderr, "bufqctl: open %s: %s\n", o->dev, strerror(err));
 	/* The two failures a new user meets: no module, no permission. */
-	if (err == ENOENT || err == ENODEV || err == ENXIO)
-		fprintf(stderr, "bufqctl: is the bufq module loaded? Load it with 'modprobe bufq'%s\n",
-			access("/sys/module/bufq", F_OK) ?
-			" (as root), or 'insmod bufq.ko' from a build tree" :
-			"; it is loaded, so check --dev");
+	if ((err == ENOENT || err == ENODEV || err == ENXIO) &&
+	    access("/sys/module/bufq", F_OK))
+		fputs("bufqctl: bufq is not loaded: load it (as root) with 'modprobe bufq'\n"
+		      "bufqctl: or, from a build tree, 'insmod bufq.ko'\n",
+		      stderr);
+	else if (err == ENOENT)
+		fputs("bufqctl: the bufq module is loaded: check --dev\n", stderr);
 	else if (err == EACCES || err == EPERM)
-		fprintf(stderr, "bufqctl: %s is for root and group bufq: 'usermod -aG bufq %s', then log in again\n",
-			o->dev, getenv("USER") ? getenv("USER") : "USER");
+		fprintf(stderr, "bufqctl: %s is for root and group bufq: %s\n",
+			o->dev, "'usermod -aG bufq USER', then log in again");
 	exit(1);
 }
 
