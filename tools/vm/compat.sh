@@ -27,7 +27,7 @@ for k in "${kernels[@]}"; do
 	"$ROOT/tools/vm/demo.sh" --kernel "$series" "$flavour" --out "$dir" \
 		>"$dir.log" 2>&1 || rc=$?
 	secs=$(($(date +%s) - start))
-	release=$(sed -n 's/^== stock kernel \([^ ]*\) .*/\1/p' "$dir.log" | head -n1)
+	release=$(sed -n 's/^== stock kernel \([^ ]*\) (.*/\1/p' "$dir.log" | head -n1)
 	# build: the modules built, "warn" if W=1 said anything.
 	if [ ! -f "$dir/build.log" ] || grep -q '^demo: module build failed' "$dir.log"; then
 		build=FAIL
