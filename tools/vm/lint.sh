@@ -19,7 +19,7 @@ say "checkpatch: ${#files[@]} files"
 # header says why); anywhere else checkpatch still flags it.
 compat=()
 for i in "${!files[@]}"; do
-	[ "${files[$i]}" = bufq_compat.h ] && { compat=(bufq_compat.h); unset "files[$i]"; }
+	[ "${files[$i]#./}" = bufq_compat.h ] && { compat=(bufq_compat.h); unset "files[$i]"; }
 done
 if [ ${#files[@]} -gt 0 ] && ! (cd "$MODDIR" && "$KSRC/scripts/checkpatch.pl" \
 	--strict --no-tree --show-types --quiet --no-summary --terse \
