@@ -120,8 +120,8 @@ uninstall:
 DKMS_SRC = $(DESTDIR)/usr/src/bufq-$(BUFQ_VERSION)
 install-dkms-src:
 	install -d $(DKMS_SRC)/include/linux $(DKMS_SRC)/include/uapi/linux
-	install -m 0644 Makefile Kbuild VERSION bufq_core.c bufq_core.h \
-		bufq_chardev.c bufq_compat.h bufq_version.c $(DKMS_SRC)/
+	install -m 0644 Makefile Kbuild VERSION $(wildcard bufq_*.c bufq_*.h) \
+		$(DKMS_SRC)/
 	install -m 0644 include/linux/bufq.h $(DKMS_SRC)/include/linux/
 	install -m 0644 include/uapi/linux/bufq.h $(DKMS_SRC)/include/uapi/linux/
 	sed 's/#MODULE_VERSION#/$(BUFQ_VERSION)/' dkms.conf >$(DKMS_SRC)/dkms.conf
