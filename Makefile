@@ -132,7 +132,8 @@ install-test:
 	@tools/install-test.sh
 
 # Real dkms (Debian's package) add/build/install/remove against unpacked
-# stock 6.1 and 6.12 headers, in a scratch tree; see tools/dkms-test.sh.
+# stock 6.1 and 6.12 headers, in a private mount namespace; see
+# tools/dkms-test.sh.
 dkms-test:
 	@tools/dkms-test.sh
 
