@@ -51,6 +51,7 @@
 #include <uapi/linux/bufq.h>
 
 #include "bufq_chardev.h"
+#include "bufq_compat.h"
 #include "bufq_core.h"
 
 /* ref->slot of a core buffer that carries no slot. */

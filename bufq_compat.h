@@ -1,31 +1,47 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * bufq_compat - every kernel-version difference bufq cares about.
+ * Every kernel version difference bufq builds across
  *
- * Forward shims: bufq is written against the newest API; older kernels get
- * it here, keyed on the version that introduced it.
+ * bufq is written against the newest kernel API. Each shim below gives an
+ * older kernel the newer name, keyed on the version that introduced it, so
+ * that dropping support for a kernel means deleting its block here and
+ * nothing else. Supported: Linux 6.1 and later (Debian 12's 6.1 and 6.12).
  */
 #ifndef _BUFQ_COMPAT_H
 #define _BUFQ_COMPAT_H
 
 #include <linux/version.h>
-#include <linux/timer.h>
 
-/* 6.12 moved <asm/unaligned.h> to <linux/unaligned.h>. */
+/* 6.12: <asm/unaligned.h> moved to <linux/unaligned.h>. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
 #include <linux/unaligned.h>
 #else
 #include <asm/unaligned.h>
 #endif
 
-/* 6.2: timer_shutdown_sync(). Before it, a timer nobody re-arms. */
+/* 6.2: timer_shutdown_sync(). Before it, for a timer nobody re-arms. */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
-#define timer_shutdown_sync(t)	del_timer_sync(t)
+#define timer_shutdown_sync(timer)	del_timer_sync(timer)
 #endif
 
-/* 6.16 renamed from_timer() to timer_container_of(). */
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 16, 0)
-#define timer_container_of(var, timer, field)	from_timer(var, timer, field)
+/* 6.3: vma->vm_flags became read-only; writers use vm_flags_set(). */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
+#include <linux/mm_types.h>
+
+static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
+{
+	vma->vm_flags |= flags;
+}
+#endif
+
+/*
+ * 6.16: from_timer() was renamed timer_container_of(). Some stable trees
+ * backport the new name, hence the #ifndef as well.
+ */
+#include <linux/timer.h>
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 16, 0) && !defined(timer_container_of)
+#define timer_container_of(var, callback_timer, timer_fieldname) \
+	from_timer(var, callback_timer, timer_fieldname)
 #endif
 
 #endif /* _BUFQ_COMPAT_H */

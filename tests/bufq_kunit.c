@@ -39,6 +39,8 @@
 #include <linux/timer.h>
 #include <linux/vmalloc.h>
 
+#include "../bufq_compat.h"
+
 #define BUFQ_TEST_COUNT		4
 #define BUFQ_TEST_SIZE		64
 #define BUFQ_TEST_CTX_SIZE	16
@@ -2007,7 +2009,7 @@ static void bufq_test_irq_work_fn(struct irq_work *work)
 
 static void bufq_test_remote_timer_fn(struct timer_list *t)
 {
-	struct bufq_test_remote *r = from_timer(r, t, timer);
+	struct bufq_test_remote *r = timer_container_of(r, t, timer);
 
 	bufq_test_remote_run(r);
 }

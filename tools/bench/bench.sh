@@ -21,7 +21,7 @@ say "stock kernel $(cat "$stock/release")"
 
 # Build in a copy, so these objects never mix with `make check`'s.
 rm -rf "$out" && mkdir -p "$out/src" "$out/stage/bin" "$out/stage/lib/modules"
-(cd "$ROOT" && cp -r Kbuild ./*.c ./*.h include samples tests tools "$out/src/")
+"$ROOT/tools/vm/srccopy.sh" "$out/src"
 say "modules"
 {
 	make -C "$stock/kdir" M="$out/src" modules &&

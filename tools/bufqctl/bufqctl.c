@@ -38,6 +38,11 @@
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
+/* From the VERSION file, like the module's and the packages' versions. */
+#ifndef BUFQ_VERSION
+#error "build bufqctl with -DBUFQ_VERSION=... (make bufqctl does)"
+#endif
+
 #define BUFQCTL_DEV	"/dev/bufq"
 #define BUFQCTL_MAX_BATCH	256
 
@@ -133,10 +138,23 @@ static double now(void)
 static int open_queue(const struct bufqctl_opts *o)
 {
 	int fd = open(o->dev, O_RDWR | O_CLOEXEC);
+	int err = errno;
 
-	if (fd < 0)
-		die("open %s", o->dev);
-	return fd;
+	if (fd >= 0)
+		return fd;
+	fprintf(stderr, "bufqctl: open %s: %s\n", o->dev, strerror(err));
+	/* The two failures a new user meets: no module, no permission. */
+	if ((err == ENOENT || err == ENODEV || err == ENXIO) &&
+	    access("/sys/module/bufq", F_OK))
+		fputs("bufqctl: bufq is not loaded: load it (as root) with 'modprobe bufq'\n"
+		      "bufqctl: or, from a build tree, 'insmod bufq.ko'\n",
+		      stderr);
+	else if (err == ENOENT)
+		fputs("bufqctl: the bufq module is loaded: check --dev\n", stderr);
+	else if (err == EACCES || err == EPERM)
+		fprintf(stderr, "bufqctl: %s is for root and group bufq: %s\n",
+			o->dev, "'usermod -aG bufq USER', then log in again");
+	exit(1);
 }
 
 static void configure_queue(int fd, const struct bufqctl_opts *o)
@@ -755,7 +773,7 @@ static void usage(FILE *f)
 		fprintf(f, "  bufqctl %s\n", cmds[i].usage);
 	fprintf(f, "\nCommon options: --dev PATH (default %s); --fd N (default $BUFQ_FD),\n"
 		"a /dev/bufq file the shell keeps open: exec 3<>/dev/bufq.\n"
-		"'bufqctl COMMAND --help' for details; see bufqctl(1).\n",
+		"'bufqctl COMMAND --help' for details; 'bufqctl --version'; see bufqctl(1).\n",
 		BUFQCTL_DEV);
 }
 
@@ -840,6 +858,10 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("bufqctl %s\n", BUFQ_VERSION);
+		return 0;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {

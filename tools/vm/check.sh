@@ -36,6 +36,21 @@ done <"$MODDIR/modules.order"
 # Plain modules first (KUnit modules and selftests may need them).
 sort -s -k1,1r "$stage/plan" -o "$stage/plan"
 
+# The README's out-of-tree client, built exactly as the README tells and
+# loaded after bufq: it loads only if its own checks pass.
+if [ -d "$MODDIR/examples/client" ]; then
+	say "examples/client (the README's recipe, W=1)"
+	if ! make -C "$MODDIR/examples/client" KDIR="$KBUILD" BUFQ_DIR="$MODDIR" \
+		W=1 >>"$out/build.log" 2>&1; then
+		cat "$out/build.log"
+		echo "examples/client: build failed"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+	cp "$MODDIR/examples/client/bufq_client.ko" "$stage/modules/"
+	echo "client bufq_client" >>"$stage/plan"
+fi
+
 # User-space kselftests: every listed source becomes one static binary.
 for t in $SELFTESTS; do
 	name=$(basename "$t" .c)
@@ -53,6 +68,10 @@ grep -E 'warning:|error:' "$out/build.log" >&2 || true
 
 "$ROOT/tools/vm/initramfs.sh" "$out/initramfs.cpio.gz" "$stage"
 
+# Host side, in the tally: the 6.1 build and the staged make install.
+say "host: modules against Debian 12's 6.1 headers (W=1), make install-test"
+"$ROOT/tools/vm/host-checks.sh" "$out/host" >"$out/host.tap" || true
+
 say "boot (log: ${out#"$ROOT"/}/console.log, tests.log)"
 start=$(date +%s)
 rc=0
@@ -63,5 +82,5 @@ timeout "${BUFQ_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -smp 2 -m 2G \
 	-append "console=ttyS0 panic=-1 printk.devkmsg=on" || rc=$?
 say "VM ran $(($(date +%s) - start)) s, exit $rc"
 
-exec python3 "$ROOT/tools/vm/scan-log.py" --qemu-rc "$rc" "$stage/plan" \
-	"$out/console.log" "$out/tests.log"
+exec python3 "$ROOT/tools/vm/scan-log.py" --qemu-rc "$rc" \
+	--host-tap "$out/host.tap" "$stage/plan" "$out/console.log" "$out/tests.log"

@@ -5,16 +5,25 @@
 # /dev/bufq, the sample's kernel thread fed through /dev/bufq-sample.
 # Prints the guest's output and exits 0 only if it ended with "DEMO OK".
 # `demo.sh --shell` (make vm-shell): the same VM, to an interactive shell.
+# `demo.sh --kernel SERIES FLAVOUR [--out DIR]`: another Debian 12 stock
+# kernel (stock.sh's arguments, e.g. 6.1 rt-amd64), as make compat does.
 # Env: BUFQ_CACHE (download cache, default ~/.cache/bufq), BUFQ_TIMEOUT
 # (seconds for the VM, default 900), BUFQ_STOCK_ABI (see stock.sh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 out=$ROOT/build/demo
 shell=
-if [ "${1:-}" = --shell ]; then
-	shell=1
-	out=$ROOT/build/vm-shell
-fi
+series=6.12
+flavour=amd64
+while [ $# -gt 0 ]; do
+	case $1 in
+	--shell) shell=1 out=$ROOT/build/vm-shell ;;
+	--kernel) series=$2 flavour=$3; shift 2 ;;
+	--out) out=$2; shift ;;
+	*) echo "usage: demo.sh [--shell] [--kernel SERIES FLAVOUR] [--out DIR]" >&2; exit 2 ;;
+	esac
+	shift
+done
 
 say() { printf '== %s\n' "$*" >&2; }
 start=$(date +%s)
@@ -37,23 +46,23 @@ if [ ${#missing[@]} -gt 0 ]; then
 	$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
 
-stock=$("$ROOT/tools/vm/stock.sh")
+stock=$("$ROOT/tools/vm/stock.sh" "$series" "$flavour")
 release=$(cat "$stock/release")
 say "stock kernel $release (${stock/#$HOME/\~})"
 
 # Build in a copy of the sources, so that the stock-kernel objects never mix
 # with those `make check` builds in the tree for its debug kernel.
-rm -rf "$out" && mkdir -p "$out/src" "$out/stage/bin" "$out/stage/lib/modules" \
+rm -rf "$out" && mkdir -p "$out/stage/bin" "$out/stage/lib/modules" \
 	"$out/stage/dev" "$out/stage/proc" "$out/stage/sys" "$out/stage/tmp"
-(cd "$ROOT" && cp -r Makefile Kbuild bufq_core.c bufq_core.h bufq_chardev.c include \
-	samples tests "$out/src/")
-say "modules (against the stock headers)"
-if ! make -C "$out/src" KDIR="$stock/kdir" \
+"$ROOT/tools/vm/srccopy.sh" "$out/src"
+say "modules (against the stock headers, W=1)"
+if ! make -C "$out/src" KDIR="$stock/kdir" W=1 \
 	>"$out/build.log" 2>&1; then
 	cat "$out/build.log"
 	echo "demo: module build failed"
 	exit 1
 fi
+grep -E 'warning:|WARNING:' "$out/build.log" >&2 || true
 say "bufqctl"
 make -s -C "$ROOT" bufqctl >>"$out/build.log" 2>&1 ||
 	{ cat "$out/build.log"; echo "demo: bufqctl build failed"; exit 1; }

@@ -6,6 +6,8 @@ pkgs=(
 	qemu-system-x86 linux-source-6.12 busybox-static
 	gcc make libc6-dev binutils bc bison flex libelf-dev libssl-dev
 	cpio gzip xz-utils kmod dwarves python3 perl sparse
+	# make check's host side: install-test (changelog, man page, MOK)
+	dpkg-dev man-db openssl
 )
 missing=()
 for p in "${pkgs[@]}"; do

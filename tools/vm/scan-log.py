@@ -15,6 +15,10 @@ A WARNING splat is allowed only if it starts between the console lines
 injected allocation failure) is allowed there too. BUG/KASAN/UBSAN/lockdep
 and the like are never allowed.
 
+A "client NAME" in the plan is a module that loads only if its own checks
+pass (examples/client): its insmod counts as one case. --host-tap adds the
+TAP results of host-side checks (tools/vm/host-checks.sh) as a suite.
+
 Prints a per-suite summary and, last, "N passed, N failed".
 Exit status 0 only if nothing failed and something passed.
 """
@@ -154,6 +158,9 @@ def print_details(suites, checks, console, limit=60):
     for label, leaves, _, body in suites:
         if all(st != "fail" for _, st in leaves):
             continue
+        if label.startswith(("client ", "host")):   # their own messages
+            out += [f"{label}: " + x for x in body[-15:]]
+            continue
         start = 0
         for i, line in enumerate(body):
             if line.lstrip().startswith("#  RUN"):      # kselftest case start
@@ -180,6 +187,7 @@ def print_details(suites, checks, console, limit=60):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--qemu-rc", type=int, default=0)
+    ap.add_argument("--host-tap", help="TAP of the host-side checks")
     ap.add_argument("plan")
     ap.add_argument("console")
     ap.add_argument("tests")
@@ -211,11 +219,18 @@ def main():
     ktap = dict((n, b) for n, b, _ in sections(console, "bufq-init: insmod",
                                                 "bufq-init: insmod"))
     for kind, name in plan:
-        if kind in ("module", "kunit"):
+        if kind in ("module", "kunit", "client"):
             rc = marks.get(f"insmod {name}")
+            if kind == "client":
+                # Its load is its verdict: one case, not a check as well.
+                suites.append((f"client {name}",
+                               [(name, "pass" if rc == 0 else "fail")],
+                               [] if rc is not None else ["did not return"],
+                               ktap.get(name, [])))
             if rc != 0:
-                checks.append((f"insmod {name}",
-                               "did not return" if rc is None else f"rc={rc}"))
+                if kind != "client":
+                    checks.append((f"insmod {name}",
+                                   "did not return" if rc is None else f"rc={rc}"))
             elif f"rmmod {name}" not in marks:
                 checks.append((f"rmmod {name}", "not run"))
             elif marks[f"rmmod {name}"] != 0:
@@ -241,6 +256,18 @@ def main():
         elif not end.endswith(" rc=0") and all(s != "fail" for _, s in leaves):
             problems.append(f"exit status {end.rsplit('rc=', 1)[1]}")
         suites.append((f"selftest {name}", leaves, problems, body))
+
+    # Host-side checks: TAP, one case per result line.
+    if a.host_tap is not None:
+        try:
+            with open(a.host_tap, errors="replace") as f:
+                body = [ln.rstrip("\n") for ln in f]
+        except OSError:
+            body = []
+        leaves, problems = parse_tap(body)
+        if not leaves:
+            problems.append("no results")
+        suites.append(("host", leaves, problems, body))
 
     # kmemleak report (after the modules were unloaded): one check per object.
     reports = [b for _, b, _ in sections(tests, "bufq-kmemleak: begin",
