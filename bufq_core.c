@@ -36,6 +36,7 @@
 #include <linux/wait_bit.h>
 
 #include "bufq_core.h"
+#include <trace/events/bufq.h>
 
 static struct workqueue_struct *bufq_wq;
 static atomic_t bufq_ids = ATOMIC_INIT(0);
@@ -183,11 +184,13 @@ static bool __bufq_keep(struct bufq *q, struct bufq_buf *b)
 {
 	if (unlikely(q->dead || __bufq_may_shrink(q))) {
 		q->pending++;	/* still counted until freed */
+		trace_bufq_reuse(q, b->data, false);
 		return false;
 	}
 	/* Room: nr_free < total - pending <= buffer_count, as b is counted. */
 	b->state = BUFQ_STATE_FREE;
 	q->free_bufs[q->nr_free++] = b;
+	trace_bufq_reuse(q, b->data, true);
 	return true;
 }
 
@@ -389,6 +392,8 @@ int bufq_init(struct bufq *q, const struct bufq_config *cfg)
 	ret = bufq_fill(q, cfg->buffer_count, gfp);
 	if (ret)
 		goto out_cache;
+	bufq_debugfs_add(q);
+	trace_bufq_create(q);
 	return 0;
 
 out_cache:
@@ -439,6 +444,8 @@ static bool bufq_shutdown(struct bufq *q)
 	unsigned int n, i;
 	bool idle;
 
+	trace_bufq_destroy(q);
+	bufq_debugfs_remove(q);
 	/*
 	 * Count ourselves as a buffer, so that no hand-in racing with us can
 	 * see the queue drained and release it while we still use it.
@@ -539,11 +546,13 @@ static int __bufq_take_free(struct bufq *q, struct bufq_buf **b)
 	*b = NULL;
 	if (q->nr_free) {
 		*b = q->free_bufs[--q->nr_free];
+		trace_bufq_fetch(q, (*b)->data, 0, false);
 	} else if (__bufq_may_grow(q)) {
 		q->total++;	/* reserved: see bufq_grow() */
 		q->pending++;
 	} else {
 		this_cpu_inc(*q->fetch_failed);
+		trace_bufq_fetch(q, NULL, -ENOBUFS, false);
 		return -ENOBUFS;
 	}
 	q->high_water = max(q->high_water, q->total - q->nr_free);
@@ -561,8 +570,10 @@ static struct bufq_buf *bufq_grow(struct bufq *q)
 	if (b) {
 		q->pending--;
 		q->grown++;
+		trace_bufq_fetch(q, b->data, 0, true);
 	} else {
 		this_cpu_inc(*q->fetch_failed);
+		trace_bufq_fetch(q, NULL, -ENOMEM, true);
 		release = __bufq_uncount(q, 1);
 		__bufq_wake_fetchers(q);	/* the reservation is free again */
 	}
@@ -585,6 +596,7 @@ static int bufq_get(struct bufq *q, struct bufq_buf **bp)
 		if (READ_ONCE(q->dead))
 			return -ESHUTDOWN;
 		this_cpu_inc(*q->fetch_failed);
+		trace_bufq_fetch(q, NULL, -ENOBUFS, false);
 		return -ENOBUFS;
 	}
 	spin_lock_irqsave(&q->free_lock, flags);
@@ -682,6 +694,7 @@ static int __bufq_queue(struct bufq *q, struct bufq_buf *b, bool at_head,
 	WRITE_ONCE(q->nr_queued, q->nr_queued + 1);
 	if (t)
 		__bufq_arm(q, t);
+	trace_bufq_enqueue(q, b->data, at_head, t, t ? t->msecs : 0);
 	return 0;
 }
 
@@ -815,6 +828,7 @@ int bufq_dequeue(struct bufq *q, void **buf, void **ctx)
 	}
 	if (!b)
 		return READ_ONCE(q->dead) ? -ESHUTDOWN : -ENODATA;
+	trace_bufq_dequeue(q, b->data);
 	*buf = b->data;
 	if (ctx)
 		*ctx = bufq_ctx_of(q, b);
@@ -1003,6 +1017,7 @@ void bufq_flush(struct bufq *q)
 	LIST_HEAD(flushed);
 
 	spin_lock_irqsave(&q->work_lock, flags);
+	trace_bufq_flush(q);
 	list_for_each_entry_safe(b, tmp, &q->work_list, node) {
 		__bufq_unqueue(q, b);
 		b->state = BUFQ_STATE_FREE;	/* nobody's: refuse hand-ins */
@@ -1101,6 +1116,7 @@ void bufq_enumerate(struct bufq *q, bufq_enum_fn fn, void *arg,
 	spin_lock_irqsave(&q->work_lock, flags);
 	list_for_each_entry_safe(b, tmp, &q->work_list, node) {
 		action = fn(q, b->data, bufq_ctx_of(q, b), arg);
+		trace_bufq_enumerate(q, b->data, action);
 		if (!__bufq_enum_apply(q, b, action, !!buf))
 			continue;
 		if (action == BUFQ_ENUM_REMOVE_AND_STOP && buf)
@@ -1137,6 +1153,7 @@ static void bufq_timer_fire(struct timer_list *timer)
 			continue;
 		if (time_after_eq(now, t->deadline)) {
 			__bufq_unqueue(q, b);
+			trace_bufq_timer_expire(q, b->data);
 			list_add_tail(&b->node, &expired);
 		} else if (!rearm || time_before(t->deadline, next)) {
 			next = t->deadline;
@@ -1231,6 +1248,8 @@ unsigned int bufq_enqueue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	if (likely(!q->dead)) {
 		list_splice_tail_init(&batch, &q->work_list);
 		WRITE_ONCE(q->nr_queued, q->nr_queued + n);
+		if (trace_bufq_enqueue_enabled())
+			bufq_trace_enqueue_bulk(q, n);
 		__bufq_wake_consumers(q);
 	}
 	spin_unlock_irqrestore(&q->work_lock, flags);
@@ -1269,6 +1288,7 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 		if (!b)
 			break;
 		__bufq_unqueue(q, b);
+		trace_bufq_dequeue(q, b->data);
 		bufs[i] = b->data;
 	}
 	spin_unlock_irqrestore(&q->work_lock, flags);
@@ -1381,9 +1401,12 @@ static int __init bufq_module_init(void)
 	bufq_wq = alloc_workqueue("bufq", 0, 0);
 	if (!bufq_wq)
 		return -ENOMEM;
+	bufq_debugfs_init();
 	ret = bufq_chardev_init();
-	if (ret)
+	if (ret) {
+		bufq_debugfs_exit();
 		destroy_workqueue(bufq_wq);
+	}
 	return ret;
 }
 
@@ -1391,6 +1414,7 @@ static void __exit bufq_module_exit(void)
 {
 	bufq_chardev_exit();
 	destroy_workqueue(bufq_wq);	/* runs pending releases */
+	bufq_debugfs_exit();
 }
 
 module_init(bufq_module_init);
