@@ -26,9 +26,10 @@ lint:
 # runs in the VM's initramfs. Man page: tools/bufqctl/bufqctl.1.
 BUFQCTL := build/bufqctl
 bufqctl: $(BUFQCTL)
-$(BUFQCTL): tools/bufqctl/bufqctl.c include/uapi/linux/bufq.h VERSION
+BUFQCTL_SRC := tools/bufqctl/bufqctl.c tools/bufqctl/bufqctl_obs.c
+$(BUFQCTL): $(BUFQCTL_SRC) tools/bufqctl/bufqctl.h include/uapi/linux/bufq.h VERSION
 	@mkdir -p $(@D)
-	$(CC) -static -O2 -Wall -I include/uapi $(BUFQ_VERSION_DEF) -o $@ $<
+	$(CC) -static -O2 -Wall -I include/uapi $(BUFQ_VERSION_DEF) -o $@ $(BUFQCTL_SRC)
 
 # Boot Debian's stock 6.12 kernel (downloaded, never installed) with bufq
 # and bufq_sample loaded and show them at work; see tools/vm/demo.sh.

@@ -446,8 +446,9 @@ static void bufq_file_free_slots(struct bufq_file *bf)
 static int bufq_file_setup(struct bufq_file *bf,
 			   const struct bufq_configure *cmd, u32 nr, u32 stride)
 {
+	char name[BUFQ_DEV_NAME_LEN];	/* names the queue after its owner */
 	struct bufq_config qc = {
-		.name = "dev",
+		.name = name,
 		.buffer_count = cmd->buffer_count,
 		.context_size = sizeof(struct bufq_slot_ref),
 		.lookaside = cmd->flags & BUFQ_CONFIGURE_LOOKASIDE,
@@ -488,6 +489,7 @@ static int bufq_file_setup(struct bufq_file *bf,
 	if (!bf->mem || !bf->bufs || !bf->used || !bf->held)
 		goto err_free;
 
+	bufq_dev_name(name, sizeof(name));
 	q = bufq_create(&qc);
 	if (IS_ERR(q)) {
 		ret = PTR_ERR(q);
@@ -1360,6 +1362,7 @@ static void bufq_fop_show_fdinfo(struct seq_file *m, struct file *file)
 		   bf->nr_slots, bf->buffer_size);
 	seq_printf(m, "bufq-counts:\t%u %u %u %u\n", st.free, st.queued,
 		   st.held, st.high_water);
+	seq_printf(m, "bufq-name:\t%s\n", bufq_label(q));
 }
 
 static const struct file_operations bufq_fops = {

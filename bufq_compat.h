@@ -44,4 +44,11 @@ static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 	from_timer(var, callback_timer, timer_fieldname)
 #endif
 
+/* 6.10: __assign_str() takes the field alone (its source is __string()'s). */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 10, 0)
+#define bufq_assign_str(field, src)	__assign_str(field, src)
+#else
+#define bufq_assign_str(field, src)	__assign_str(field)
+#endif
+
 #endif /* _BUFQ_COMPAT_H */

@@ -45,6 +45,7 @@
 
 #include "bufq_compat.h"
 #include "bufq_core.h"
+#include <trace/events/bufq.h>
 
 static struct workqueue_struct *bufq_wq;
 static atomic_t bufq_ids = ATOMIC_INIT(0);
@@ -195,11 +196,13 @@ static bool __bufq_keep(struct bufq *q, struct bufq_buf *b)
 {
 	if (unlikely(q->dead || __bufq_may_shrink(q))) {
 		q->pending++;	/* still counted until freed */
+		trace_bufq_reuse(q, b->data, false);
 		return false;
 	}
 	/* Room: nr_free < total - pending <= buffer_count, as b is counted. */
 	bufq_set_state(q, b, BUFQ_STATE_FREE);
 	q->free_bufs[q->nr_free++] = b;
+	trace_bufq_reuse(q, b->data, true);
 	return true;
 }
 
@@ -437,9 +440,13 @@ int bufq_init(struct bufq *q, const struct bufq_config *cfg)
 	old = set_active_memcg(q->memcg);
 	ret = bufq_alloc_fields(q, cfg, gfp);
 	set_active_memcg(old);
-	if (ret)
+	if (ret) {
 		bufq_free_fields(q);
-	return ret;
+		return ret;
+	}
+	bufq_debugfs_add(q);
+	trace_bufq_create(q);
+	return 0;
 }
 EXPORT_SYMBOL_GPL(bufq_init);
 
@@ -525,6 +532,8 @@ static void bufq_shutdown(struct bufq *q)
 	unsigned long flags;
 	unsigned int n, i;
 
+	trace_bufq_destroy(q);
+	bufq_debugfs_remove(q);
 	raw_spin_lock_irqsave(&q->free_lock, flags);
 	WRITE_ONCE(q->dead, true);
 	n = q->nr_free;		/* free_bufs[0..n) are ours now */
@@ -643,6 +652,7 @@ static int __bufq_take_free(struct bufq *q, struct bufq_buf **b)
 	*b = NULL;
 	if (q->nr_free) {
 		*b = q->free_bufs[--q->nr_free];
+		trace_bufq_fetch(q, (*b)->data, 0, false);
 	} else if (__bufq_may_grow(q)) {
 		q->total++;	/* reserved: see bufq_grow() */
 		q->pending++;
@@ -664,6 +674,7 @@ static struct bufq_buf *bufq_grow(struct bufq *q)
 	if (b) {
 		q->pending--;
 		q->grown++;
+		trace_bufq_fetch(q, b->data, 0, true);
 	} else {
 		release = __bufq_uncount(q, 1);
 		__bufq_wake_fetchers(q, 1);	/* the reservation is free again */
@@ -674,9 +685,11 @@ static struct bufq_buf *bufq_grow(struct bufq *q)
 	return b;
 }
 
-static void bufq_count_failure(struct bufq *q)
+/* A fetch failed with @err: no buffer, and none could be made. */
+static void bufq_count_failure(struct bufq *q, int err)
 {
 	atomic_long_inc(&q->fetch_failed);
+	trace_bufq_fetch(q, NULL, err, err == -ENOMEM);
 }
 
 /* Take a free buffer, held by the caller now. Counts no failure. */
@@ -730,7 +743,7 @@ int bufq_fetch(struct bufq *q, void **buf, void **ctx)
 	ret = bufq_take(q, &b);
 	if (ret) {
 		if (ret != -ESHUTDOWN)
-			bufq_count_failure(q);
+			bufq_count_failure(q, ret);
 		return ret;
 	}
 	*buf = b->data;
@@ -774,6 +787,7 @@ static void __bufq_queue(struct bufq *q, struct bufq_buf *b, bool at_head,
 	WRITE_ONCE(q->nr_queued, q->nr_queued + 1);
 	if (t)
 		__bufq_arm(q, t);
+	trace_bufq_enqueue(q, b->data, at_head, t, t ? t->msecs : 0);
 }
 
 /* Caller holds work_lock. @b is QUEUED and becomes HELD. */
@@ -891,8 +905,10 @@ static __always_inline struct bufq_buf *bufq_take_queued(struct bufq *q)
 		raw_spin_lock_irqsave(&q->work_lock, flags);
 		b = list_first_entry_or_null(&q->work_list, struct bufq_buf,
 					     node);
-		if (b)
+		if (b) {
 			__bufq_unqueue(q, b);
+			trace_bufq_dequeue(q, b->data);
+		}
 		raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	}
 	return b;
@@ -1020,7 +1036,7 @@ int bufq_fetch_wait(struct bufq *q, void **buf, void **ctx)
 	int ret = bufq_wait_take(q, &q->free_wait, &bufq_free_side, buf, ctx);
 
 	if (ret == -ENOMEM)
-		bufq_count_failure(q);
+		bufq_count_failure(q, ret);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(bufq_fetch_wait);
@@ -1137,6 +1153,7 @@ void bufq_flush(struct bufq *q)
 	LIST_HEAD(flushed);
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
+	trace_bufq_flush(q);
 	list_for_each_entry_safe(b, tmp, &q->work_list, node) {
 		__bufq_unqueue(q, b);
 		bufq_set_state(q, b, BUFQ_STATE_FREE);	/* refuse hand-ins */
@@ -1263,6 +1280,7 @@ void bufq_enumerate(struct bufq *q, bufq_enum_fn fn, void *arg,
 	raw_spin_lock_irqsave(&q->work_lock, flags);
 	list_for_each_entry_safe(b, tmp, &q->work_list, node) {
 		action = fn(q, b->data, bufq_ctx_of(q, b), arg);
+		trace_bufq_enumerate(q, b->data, action);
 		if (!__bufq_enum_apply(q, b, action, !!buf))
 			continue;
 		if (action == BUFQ_ENUM_REMOVE_AND_STOP && buf)
@@ -1298,6 +1316,7 @@ static void __bufq_expire(struct bufq *q, struct list_head *expired)
 		}
 		b = (void *)t - q->timed_off;
 		__bufq_unqueue(q, b);
+		trace_bufq_timer_expire(q, b->data);
 		list_add_tail(&b->node, expired);
 	}
 }
@@ -1371,7 +1390,7 @@ unsigned int bufq_fetch_bulk(struct bufq *q, void **bufs, unsigned int n)
 		bufs[got++] = b->data;
 	}
 	if (ret && ret != -ESHUTDOWN)
-		bufq_count_failure(q);
+		bufq_count_failure(q, ret);
 	return got;
 }
 EXPORT_SYMBOL_GPL(bufq_fetch_bulk);
@@ -1411,6 +1430,8 @@ unsigned int bufq_enqueue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	if (likely(!q->dead)) {
 		list_splice_tail_init(&batch, &q->work_list);
 		WRITE_ONCE(q->nr_queued, q->nr_queued + n);
+		if (trace_bufq_enqueue_enabled())
+			bufq_trace_enqueue_bulk(q, n);
 		__bufq_wake_consumers(q, n);
 	}
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
@@ -1450,6 +1471,7 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 		if (!b)
 			break;
 		__bufq_unqueue(q, b);
+		trace_bufq_dequeue(q, b->data);
 		bufs[i] = b->data;
 	}
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);

@@ -9,6 +9,9 @@
 #include <linux/bufq.h>
 #include <linux/llist.h>
 #include <linux/rbtree.h>
+#include <linux/sched.h>
+
+#include "bufq_compat.h"
 
 /*
  * A buffer's header. Objects are carved from page chunks that the queue
@@ -88,5 +91,48 @@ unsigned int bufq_mem_overhead(const struct bufq *q);
 /* bufq_core.c: module init and exit, called by bufq_main.c. */
 int bufq_core_init(void);
 void bufq_core_exit(void);
+
+/*
+ * Observability (bufq_trace.c, bufq_debugfs.c). What the trace events and
+ * debugfs read from a queue goes through these helpers, so that a new
+ * queue layout changes them and nothing else.
+ */
+
+/* "<cfg.name>-<id>": the queue's name. */
+static inline const char *bufq_label(const struct bufq *q)
+{
+	return q->name;
+}
+
+static inline unsigned int bufq_trace_free(const struct bufq *q)
+{
+	return READ_ONCE(q->nr_free);
+}
+
+static inline unsigned int bufq_trace_queued(const struct bufq *q)
+{
+	return READ_ONCE(q->nr_queued);
+}
+
+static inline unsigned int bufq_trace_total(const struct bufq *q)
+{
+	return READ_ONCE(q->total);
+}
+
+u64 bufq_trace_id(const void *buf);
+void bufq_trace_enqueue_bulk(struct bufq *q, unsigned int n);
+
+/* Longest name bufq_dev_name() makes, with its NUL. */
+#define BUFQ_DEV_NAME_LEN	(sizeof("dev--") + 10 + TASK_COMM_LEN)
+
+void bufq_dev_name(char *name, size_t size);
+void bufq_debugfs_init(void);
+void bufq_debugfs_exit(void);
+void bufq_debugfs_add(struct bufq *q);
+void bufq_debugfs_remove(struct bufq *q);
+#if IS_ENABLED(CONFIG_KUNIT)
+struct seq_file;
+void bufq_debugfs_stats(struct seq_file *m, struct bufq *q);
+#endif
 
 #endif /* _BUFQ_CORE_H */

@@ -15,9 +15,12 @@ static int __init bufq_module_init(void)
 	ret = bufq_core_init();
 	if (ret)
 		return ret;
+	bufq_debugfs_init();
 	ret = bufq_chardev_init();
-	if (ret)
+	if (ret) {
+		bufq_debugfs_exit();
 		bufq_core_exit();
+	}
 	return ret;
 }
 
@@ -25,6 +28,7 @@ static void __exit bufq_module_exit(void)
 {
 	bufq_chardev_exit();
 	bufq_core_exit();
+	bufq_debugfs_exit();
 }
 
 module_init(bufq_module_init);

@@ -22,15 +22,20 @@ say "stock kernel $(cat "$stock/release")"
 # Build in a copy, so these objects never mix with `make check`'s.
 rm -rf "$out" && mkdir -p "$out/src" "$out/stage/bin" "$out/stage/lib/modules"
 "$ROOT/tools/vm/srccopy.sh" "$out/src"
+# The same bufq with its trace events compiled out (NOTRACE), as the
+# baseline of what they cost when off.
+cp -r "$out/src" "$out/src-notrace"
 say "modules"
 {
 	make -C "$stock/kdir" M="$out/src" modules &&
+	make -C "$stock/kdir" M="$out/src-notrace" KCFLAGS=-DNOTRACE modules &&
 	make -C "$stock/kdir" M="$out/src/tools/bench" \
 		KBUILD_EXTRA_SYMBOLS="$out/src/Module.symvers" modules &&
 	gcc -static -O2 -Wall -I "$ROOT/include/uapi" -o "$out/stage/bin/ubench" \
 		"$ROOT/tools/bench/ubench.c"
 } >"$out/build.log" 2>&1 || { cat "$out/build.log"; exit 1; }
 cp "$out/src/bufq.ko" "$out/src/tools/bench/bufq_bench.ko" "$out/stage/lib/modules/"
+cp "$out/src-notrace/bufq.ko" "$out/stage/lib/modules/bufq-notrace.ko"
 cp /bin/busybox "$out/stage/bin/"
 cp "$ROOT/tools/bench/bench-init" "$out/stage/init"
 (cd "$out/stage" && find . | cpio -o -H newc -R 0:0 --quiet) |

@@ -77,6 +77,10 @@ def targets(med):
     sc = [get((f"sys{z}", "bufq-batch")) for z in (64, 4096, 65536)]
     if all(sc):
         t.append(("batch <= 0.05 syscalls/msg", f"{max(sc):.3f}", max(sc) <= 0.05))
+    out, off = get(("single", "bufq-notrace")), get(("single", "bufq-trace-off"))
+    if out and off:
+        t.append(("trace events off: single cycle <= 1.05x compiled out",
+                  f"{off / out:.3f}x", off <= 1.05 * out))
     md = get(("metadata", "bufq"))
     if md:
         t.append(("metadata <= 64 B/buffer", f"{md:.0f} B", md <= 64))
@@ -117,6 +121,14 @@ def table(med, units, nruns):
             label = ("open + CONFIGURE + close of /dev/bufq" if what == "bufq"
                      else "pipe() + close")
             lines.append(f"| {label} | {v:,.0f} /s |")
+    tp = [med.get(("single", f"bufq-{k}")) for k in ("notrace", "trace-off", "trace-on")]
+    if all(tp):
+        out, off, on = tp
+        lines += ["", "| bufq single cycle, ps | events compiled out | compiled in, off | "
+                  "on (all, to the ring buffer) | off ÷ out | on − off |",
+                  "|---|---:|---:|---:|---:|---:|",
+                  f"| median | {fmt(out)} | {fmt(off)} | {fmt(on)} | {off / out:.3f} | "
+                  f"{fmt(on - off)} |"]
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     for name, got, ok in targets(med):
         lines.append(f"| {name} | {got} | {'yes' if ok else '**no**'} |")

@@ -8,6 +8,8 @@
  *   bufqctl send [--fd N] MESSAGE...
  *   bufqctl recv [--fd N] [--count K]
  *   bufqctl flush [--fd N]
+ *   bufqctl top [--once] [--interval S]
+ *   bufqctl trace NAME [--interval S] [--duration S] [--count N]
  *
  * A queue lives as long as its open file: a shell keeps one with
  * `exec 3<>/dev/bufq` and hands it to each bufqctl with --fd 3.
@@ -36,7 +38,7 @@
 
 #include <linux/bufq.h>
 
-#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#include "bufqctl.h"
 
 /* From the VERSION file, like the module's and the packages' versions. */
 #ifndef BUFQ_VERSION
@@ -66,7 +68,7 @@ struct bufqctl_opts {
 };
 
 /* Print "bufqctl: <what>: <strerror(err)>" and exit 1. */
-static noreturn void die_err(int err, const char *fmt, ...)
+noreturn void die_err(int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -81,10 +83,8 @@ static noreturn void die_err(int err, const char *fmt, ...)
 	exit(1);
 }
 
-#define die(...) die_err(errno, __VA_ARGS__)
-
 /* Print "bufqctl: <what>" and a pointer to --help, exit 2. */
-static noreturn void usage_error(const char *fmt, ...)
+noreturn void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -97,8 +97,8 @@ static noreturn void usage_error(const char *fmt, ...)
 }
 
 /* A number, with an optional k/K (1024) or m/M (1048576) suffix. */
-static unsigned long long parse_num(const char *opt, const char *arg,
-				    unsigned long long max)
+unsigned long long parse_num(const char *opt, const char *arg,
+			     unsigned long long max)
 {
 	unsigned long long v;
 	char *end;
@@ -729,6 +729,7 @@ struct bufqctl_cmd {
 	const char *name;
 	const char *usage;
 	const char *help;
+	int (*run)(int argc, char **argv);	/* parses its own options */
 };
 
 static const struct bufqctl_cmd cmds[] = {
@@ -762,6 +763,22 @@ static const struct bufqctl_cmd cmds[] = {
 	{ "flush",
 	  "flush [--fd N]",
 	  "Give every queued message back to the free list, unread.\n" },
+	{ "top",
+	  "top [--once] [--interval S]",
+	  "List every queue on the system, kernel clients' and /dev/bufq files',\n"
+	  "deepest first (most queued, then most held), from debugfs\n"
+	  "(/sys/kernel/debug/bufq). Refreshes every S seconds (default 1) until\n"
+	  "interrupted; --once prints the list once, for scripts.\n",
+	  bufqctl_top },
+	{ "trace",
+	  "trace NAME [--interval S] [--duration S] [--count N]",
+	  "Follow the trace events of queue NAME (as bufqctl top names it) in a\n"
+	  "tracefs instance of its own; every S seconds (default 1) print the\n"
+	  "rate of each event and the depth. At the end (Ctrl-C, after\n"
+	  "--duration S, or once N buffers were handed back with --count N) print\n"
+	  "the totals and the fetch-to-reuse and enqueue-to-dequeue latencies\n"
+	  "(p50, p99, max).\n",
+	  bufqctl_trace },
 };
 
 static void usage(FILE *f)
@@ -780,8 +797,19 @@ static void usage(FILE *f)
 static void cmd_usage(const struct bufqctl_cmd *c)
 {
 	printf("Usage: bufqctl %s\n\n%s\n", c->usage, c->help);
-	printf("Options common to all: --dev PATH (default %s), --help\n",
-	       BUFQCTL_DEV);
+	if (!c->run)
+		printf("Options common to all: --dev PATH (default %s), --help\n",
+		       BUFQCTL_DEV);
+}
+
+/* --help of a command that parses its own options. */
+void bufqctl_cmd_help(void)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cmds); i++)
+		if (!strcmp(cmds[i].name, cmd_name))
+			cmd_usage(&cmds[i]);
 }
 
 enum {
@@ -881,6 +909,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd_name = c->name;
+	if (c->run)
+		return c->run(argc - 1, argv + 1);
 	if (env && *env)
 		o.fd = fd_arg("$BUFQ_FD", env);
 

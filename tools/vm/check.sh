@@ -63,6 +63,12 @@ for t in $SELFTESTS; do
 	fi
 	echo "test $name" >>"$stage/plan"
 done
+# bufqctl, for the selftests that run it (/tests/bufqctl; not in the plan).
+if [ -f "$MODDIR/tools/bufqctl/bufqctl.c" ]; then
+	make -s -C "$MODDIR" bufqctl >>"$out/build.log" 2>&1 ||
+		{ cat "$out/build.log"; echo "bufqctl: build failed"; echo "0 passed, 1 failed"; exit 1; }
+	cp "$MODDIR/build/bufqctl" "$stage/tests/"
+fi
 # Warnings do not stop the run (`make lint` fails on them), but show them.
 grep -E 'warning:|error:' "$out/build.log" >&2 || true
 

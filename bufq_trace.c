@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bufq_trace - the bufq trace events (include/trace/events/bufq.h)
+ *
+ * Defines them, exports them for probes in other modules (the KUnit suite
+ * registers some), names buffers in them, and emits them for a bulk
+ * enqueue, which moves a whole list at once.
+ */
+#include <linux/list.h>
+#include <linux/module.h>
+#include <linux/once.h>
+#include <linux/random.h>
+#include <linux/siphash.h>
+
+#include "bufq_core.h"
+
+#define CREATE_TRACE_POINTS
+#include <trace/events/bufq.h>
+
+EXPORT_TRACEPOINT_SYMBOL_GPL(bufq_create);
+EXPORT_TRACEPOINT_SYMBOL_GPL(bufq_destroy);
+EXPORT_TRACEPOINT_SYMBOL_GPL(bufq_fetch);
+EXPORT_TRACEPOINT_SYMBOL_GPL(bufq_enqueue);
+EXPORT_TRACEPOINT_SYMBOL_GPL(bufq_dequeue);
+EXPORT_TRACEPOINT_SYMBOL_GPL(bufq_timer_expire);
+EXPORT_TRACEPOINT_SYMBOL_GPL(bufq_reuse);
+EXPORT_TRACEPOINT_SYMBOL_GPL(bufq_flush);
+EXPORT_TRACEPOINT_SYMBOL_GPL(bufq_enumerate);
+
+static siphash_key_t bufq_trace_key __read_mostly;
+
+/*
+ * A buffer's id in trace records: its address hashed with a key drawn at
+ * the first event, so that it is stable but shows no kernel address (and,
+ * unlike %p, needs no random pool ready at boot). 0 for no buffer.
+ */
+u64 bufq_trace_id(const void *buf)
+{
+	if (!buf)
+		return 0;
+	get_random_once(&bufq_trace_key, sizeof(bufq_trace_key));
+	return siphash_1u64((unsigned long)buf, &bufq_trace_key);
+}
+
+/*
+ * Caller holds the consumer lock and just added @n buffers at the tail of
+ * the consumer list: one bufq_enqueue event each, in order.
+ */
+void bufq_trace_enqueue_bulk(struct bufq *q, unsigned int n)
+{
+	struct list_head *pos = &q->work_list;
+	struct bufq_buf *b;
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		pos = pos->prev;
+	for (i = 0; i < n; i++, pos = pos->next) {
+		b = list_entry(pos, struct bufq_buf, node);
+		trace_bufq_enqueue(q, b->data, false, false, 0);
+	}
+}
