@@ -15,10 +15,12 @@ clean:
 check:
 	@tools/vm/check.sh
 
-# The same in a KCSAN kernel (KASAN off): tests/kcsan.config over debug.config.
+# The same in a KCSAN kernel (KASAN off): tests/kcsan.config over debug.config,
+# watching one access in BUFQ_KCSAN_SKIP (default 500; the kernel's is 4000).
 check-kcsan:
 	@BUFQ_FRAGMENT="$(CURDIR)/tests/debug.config $(CURDIR)/tests/kcsan.config" \
-		BUFQ_OUT=build/check-kcsan BUFQ_TIMEOUT=$${BUFQ_TIMEOUT:-2400} \
+		BUFQ_OUT=$${BUFQ_OUT:-build/check-kcsan} BUFQ_TIMEOUT=$${BUFQ_TIMEOUT:-2400} \
+		BUFQ_CMDLINE="kcsan.skip_watch=$${BUFQ_KCSAN_SKIP:-500} $${BUFQ_CMDLINE:-}" \
 		tools/vm/check.sh
 
 # A long run of the multi-process stress kselftest (and KUnit suites named

@@ -10,7 +10,8 @@
 #   "SUITE.CASE", globs allowed), BUFQ_SELFTEST_ARGS (arguments of every
 #   kselftest binary, e.g. "-r bufq.batch"), BUFQ_STRESS_OPS (operations of
 #   the multi-process stress kselftest), BUFQ_OUT (output directory; default
-#   build/check), BUFQ_FRAGMENT (kernel config fragments; see common.sh).
+#   build/check), BUFQ_FRAGMENT (kernel config fragments; see common.sh),
+#   BUFQ_CMDLINE (more kernel command line, e.g. kcsan.skip_watch=500).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 out=${BUFQ_OUT:-$ROOT/build/check}
@@ -69,7 +70,7 @@ grep -E 'warning:|error:' "$out/build.log" >&2 || true
 
 "$ROOT/tools/vm/initramfs.sh" "$out/initramfs.cpio.gz" "$stage"
 
-cmdline="console=ttyS0 panic=-1 printk.devkmsg=on"
+cmdline="console=ttyS0 panic=-1 printk.devkmsg=on ${BUFQ_CMDLINE:-}"
 [ -z "${BUFQ_KUNIT_FILTER:-}" ] ||
 	cmdline="$cmdline kunit.filter_glob=$BUFQ_KUNIT_FILTER"
 say "boot (log: ${out#"$ROOT"/}/console.log, tests.log)"
