@@ -24,7 +24,7 @@
 #include "bufq_test.h"
 
 #define ST_COUNT	8	/* standing buffers */
-#define ST_MAX		32	/* lookaside cap */
+#define ST_MAX		16	/* lookaside cap: below what 4 processes may hold */
 #define ST_SIZE		128	/* bytes per buffer */
 #define ST_HDR		12	/* magic, producer, seq */
 #define ST_HOLD		6	/* most buffers a process holds per list */
