@@ -18,6 +18,23 @@ clean:
 check:
 	@tools/vm/check.sh
 
+# The same in a KCSAN kernel (KASAN off): tests/kcsan.config over debug.config,
+# watching one access in BUFQ_KCSAN_SKIP (default 500; the kernel's is 4000).
+check-kcsan:
+	@BUFQ_FRAGMENT="$(CURDIR)/tests/debug.config $(CURDIR)/tests/kcsan.config" \
+		BUFQ_OUT=$${BUFQ_OUT:-build/check-kcsan} BUFQ_TIMEOUT=$${BUFQ_TIMEOUT:-2400} \
+		BUFQ_CMDLINE="kcsan.skip_watch=$${BUFQ_KCSAN_SKIP:-500} $${BUFQ_CMDLINE:-}" \
+		tools/vm/check.sh
+
+# A long run of the multi-process stress kselftest (and KUnit suites named
+# *stress*): BUFQ_STRESS_OPS operations in all (default 2000000).
+stress:
+	@SELFTESTS=tests/bufq_stress_test.c BUFQ_OUT=build/stress \
+		BUFQ_KUNIT_FILTER="$${BUFQ_KUNIT_FILTER:-*stress*}" \
+		BUFQ_STRESS_OPS=$${BUFQ_STRESS_OPS:-2000000} \
+		BUFQ_TEST_TIMEOUT=$${BUFQ_TEST_TIMEOUT:-5400} \
+		BUFQ_TIMEOUT=$${BUFQ_TIMEOUT:-6000} tools/vm/check.sh
+
 # checkpatch --strict, sparse and a W=1 build; see tools/vm/lint.sh.
 lint:
 	@tools/vm/lint.sh
@@ -48,7 +65,7 @@ bench:
 bench-update:
 	@tools/bench/bench.sh --update
 
-.PHONY: all modules clean check lint bufqctl demo vm-shell bench bench-update
+.PHONY: all modules clean check check-kcsan stress lint bufqctl demo vm-shell bench bench-update
 
 # ---- Installing (README "Install") ----
 # make [KDIR=...] && make install [DESTDIR=/stage] [PREFIX=/usr/local]

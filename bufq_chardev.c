@@ -47,6 +47,7 @@
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/uio.h>
 #include <linux/vmalloc.h>
 #include <uapi/linux/bufq.h>
 
@@ -175,7 +176,12 @@ static int bufq_slot_attach(struct bufq_file *bf, void *buf,
 	    READ_ONCE(bf->bufs[slot]) == buf)
 		return 0;
 	do {
-		slot = find_first_zero_bit(bf->used, bf->nr_slots);
+		/*
+		 * A plain scan racing with the atomic bitops of other fetches
+		 * and cleanups: a stale word only sends us to a taken slot,
+		 * which test_and_set_bit_lock() refuses, or past a freed one.
+		 */
+		slot = data_race(find_first_zero_bit(bf->used, bf->nr_slots));
 		/* Cannot happen: see the comment at the top of this file. */
 		if (WARN_ON_ONCE(slot >= bf->nr_slots)) {
 			ref->slot = BUFQ_NO_SLOT;
@@ -618,12 +624,26 @@ static int bufq_cmd_flush(struct bufq_ucmd *ucmd)
 
 /* ---- BATCH ------------------------------------------------------------- */
 
+/* The access mode a command needs: producers write, consumers read. */
+static fmode_t bufq_op_fmode(u32 op)
+{
+	switch (op) {
+	case BUFQ_OP_FETCH:
+	case BUFQ_OP_ENQUEUE:
+		return FMODE_WRITE;
+	case BUFQ_OP_DEQUEUE:
+		return FMODE_READ;
+	default:
+		return 0;
+	}
+}
+
 /*
  * 0 if @op may run, or the errno it fails with whatever the queue holds:
  * the checks bufq_batch_run() makes before it touches the queue, in its
  * order.
  */
-static int bufq_batch_check(const struct bufq_file *bf,
+static int bufq_batch_check(const struct bufq_file *bf, fmode_t mode,
 			    const struct bufq_batch_op *op)
 {
 	if (op->__reserved)
@@ -632,21 +652,28 @@ static int bufq_batch_check(const struct bufq_file *bf,
 	case BUFQ_OP_FETCH:
 	case BUFQ_OP_DEQUEUE:
 	case BUFQ_OP_REUSE:
-		return op->flags ? -EOPNOTSUPP : 0;
+		if (op->flags)
+			return -EOPNOTSUPP;
+		break;
 	case BUFQ_OP_ENQUEUE:
 		if (op->flags & ~BUFQ_ENQUEUE_FLAGS_VALID)
 			return -EOPNOTSUPP;
-		return op->len > bf->buffer_size ? -EINVAL : 0;
+		break;
 	default:
 		return -EOPNOTSUPP;
 	}
+	if ((mode & bufq_op_fmode(op->op)) != bufq_op_fmode(op->op))
+		return -EBADF;
+	if (op->op == BUFQ_OP_ENQUEUE && op->len > bf->buffer_size)
+		return -EINVAL;
+	return 0;
 }
 
 /* Run one batch record; return 0, or the op's errno. */
 static int bufq_batch_run(struct bufq_ucmd *ucmd, struct bufq_batch_op *op)
 {
 	struct bufq_file *bf = ucmd->bf;
-	int ret = bufq_batch_check(bf, op);
+	int ret = bufq_batch_check(bf, ucmd->file->f_mode, op);
 
 	if (ret)
 		return ret;
@@ -679,6 +706,9 @@ static int bufq_batch_one(struct bufq_ucmd *ucmd, void __user *uop, u32 len)
 		return ret;
 	if (ret)	/* @op was not read: report only the result */
 		return put_user(-ret, uresult) ? -EFAULT : 1;
+	/* Write probe: a record whose result cannot be written never runs. */
+	if (copy_to_user(uop, &op, min_t(size_t, len, sizeof(op))))
+		return -EFAULT;
 
 	ret = bufq_batch_run(ucmd, &op);
 	op.result = -ret;
@@ -694,7 +724,7 @@ static int bufq_batch_one(struct bufq_ucmd *ucmd, void __user *uop, u32 len)
 
 /*
  * Run @count records of @entry_len bytes one by one; *@done: how many
- * succeeded. Return: as bufq_batch_one().
+ * succeeded. Return: as bufq_batch_one(), or -EINTR on a fatal signal.
  */
 static int bufq_batch_each(struct bufq_ucmd *ucmd, u64 uops, u32 entry_len,
 			   u32 count, u32 *done)
@@ -703,6 +733,10 @@ static int bufq_batch_each(struct bufq_ucmd *ucmd, u64 uops, u32 entry_len,
 	u32 i;
 
 	for (i = 0; i < count; i++) {
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
 		ret = bufq_batch_one(ucmd, u64_to_user_ptr(uops +
 				     (u64)i * entry_len), entry_len);
 		if (ret)
@@ -720,16 +754,20 @@ static int bufq_batch_each(struct bufq_ucmd *ucmd, u64 uops, u32 entry_len,
  * is that of bufq_batch_one() on each record in turn, faults included:
  *
  *  - A chunk that cannot be read whole goes through bufq_batch_one().
+ *  - A chunk is written back as read before it runs (bufq_batch_probed()),
+ *    as bufq_batch_one() writes back each record: records from the first
+ *    one that cannot be written on never run.
  *  - FETCH and DEQUEUE can be undone (bufq_undo_take()), so their results
  *    wait for the next write-back.
  *  - ENQUEUE and REUSE cannot, once the core has the buffer. A run of them
  *    takes its buffers back from user space (the held words, which settles
  *    every result), then writes back all results so far, and only then
  *    hands the buffers to the core.
- *  - If a write-back faults, the first record that cannot be written is
- *    found; it ends as in bufq_batch_one() (a take is undone, a give is
- *    done) and the records after it are undone in reverse order, as if
- *    they never ran. A take undone puts its buffer back where it was.
+ *  - If a write-back faults all the same (the mapping changed since the
+ *    probe), the first record that cannot be written is found; it ends as
+ *    in bufq_batch_one() (a take is undone, a give is done) and the
+ *    records after it are undone in reverse order, as if they never ran.
+ *    A take undone puts its buffer back where it was.
  *
  * A failing record ends its run and the batch; the records after it are
  * read, never written.
@@ -984,6 +1022,7 @@ efault:
  */
 static int bufq_batch_chunk(struct bufq_batch_ctx *bc, u32 n, u32 *done)
 {
+	fmode_t mode = bc->ucmd->file->f_mode;
 	struct bufq_file *bf = bc->ucmd->bf;
 	struct bufq_batch_op *op;
 	u32 i = 0, end, r, to, w;
@@ -993,7 +1032,7 @@ static int bufq_batch_chunk(struct bufq_batch_ctx *bc, u32 n, u32 *done)
 	bc->written = 0;
 	while (i < n && !failed) {
 		op = &bc->ops[i];
-		ret = bufq_batch_check(bf, op);
+		ret = bufq_batch_check(bf, mode, op);
 		if (ret) {
 			op->result = -ret;
 			failed = true;
@@ -1002,7 +1041,7 @@ static int bufq_batch_chunk(struct bufq_batch_ctx *bc, u32 n, u32 *done)
 		}
 		for (end = i + 1; end < n; end++)
 			if (bc->ops[end].op != op->op ||
-			    bufq_batch_check(bf, &bc->ops[end]))
+			    bufq_batch_check(bf, mode, &bc->ops[end]))
 				break;
 
 		if (op->op == BUFQ_OP_FETCH || op->op == BUFQ_OP_DEQUEUE) {
@@ -1043,7 +1082,31 @@ static int bufq_batch_chunk(struct bufq_batch_ctx *bc, u32 n, u32 *done)
 	return failed;
 }
 
-/* Run a batch of records of the kernel's size; as bufq_batch_each(). */
+/*
+ * Run the @n records of the chunk in @bc->ops, read from user space, after
+ * a write probe: the chunk is written back as read, and the records from
+ * the first one that cannot be written on do not run, so that no record
+ * takes a buffer only to give it back (no rise of out_high_water, no
+ * EAGAIN for others meanwhile). Return: as bufq_batch_chunk().
+ */
+static int bufq_batch_probed(struct bufq_batch_ctx *bc, u32 n, u32 *done)
+{
+	u32 m;
+	int ret;
+
+	bc->written = 0;
+	m = bufq_batch_write(bc, n);
+	ret = m ? bufq_batch_chunk(bc, m, done) : 0;
+	if (ret || m == n)
+		return ret;
+	*done = m;
+	return -EFAULT;
+}
+
+/*
+ * Run a batch of records of the kernel's size; as bufq_batch_each(). A
+ * fatal signal ends it between chunks.
+ */
 static int bufq_batch_fast(struct bufq_ucmd *ucmd, u64 uops, u32 count,
 			   u32 *done)
 {
@@ -1068,6 +1131,11 @@ static int bufq_batch_fast(struct bufq_ucmd *ucmd, u64 uops, u32 count,
 		bc.cap = BUFQ_BATCH_CHUNK;
 	}
 	for (base = 0; base < count; base += n) {
+		if (base && fatal_signal_pending(current)) {
+			d = 0;
+			ret = -EINTR;
+			break;
+		}
 		n = min(count - base, bc.cap);
 		addr = uops + (u64)base * sizeof(*bc.ops);
 		bc.uops = u64_to_user_ptr(addr);
@@ -1075,7 +1143,7 @@ static int bufq_batch_fast(struct bufq_ucmd *ucmd, u64 uops, u32 count,
 			ret = bufq_batch_each(ucmd, addr, sizeof(*bc.ops), n,
 					      &d);
 		else
-			ret = bufq_batch_chunk(&bc, n, &d);
+			ret = bufq_batch_probed(&bc, n, &d);
 		if (ret)
 			break;
 		cond_resched();
@@ -1129,6 +1197,9 @@ union bufq_ucmd_buffer {
  * @min_size: the smallest size user space may give
  * @ioctl_num: the full ioctl number
  * @unconfigured: may run before CONFIGURE
+ * @probe: the reply is written back as read before the command runs, so
+ *	that a reply that cannot be written never takes a buffer
+ * @fmode: the access modes the file needs (FMODE_READ, FMODE_WRITE)
  * @execute: the handler
  */
 struct bufq_ioctl_op {
@@ -1136,11 +1207,13 @@ struct bufq_ioctl_op {
 	unsigned int min_size;
 	unsigned int ioctl_num;
 	bool unconfigured;
+	bool probe;
+	fmode_t fmode;
 	int (*execute)(struct bufq_ucmd *ucmd);
 };
 
 /* In the order of the BUFQ_CMD_* numbers: the dispatch checks ioctl_num. */
-#define BUFQ_IOCTL_OP(_ioctl, _fn, _struct, _last, _unconf)		\
+#define BUFQ_IOCTL_OP(_ioctl, _fn, _struct, _last, _unconf, _probe, _mode) \
 	{								\
 		.size = sizeof(_struct) +				\
 			BUILD_BUG_ON_ZERO(sizeof(union bufq_ucmd_buffer) < \
@@ -1148,26 +1221,29 @@ struct bufq_ioctl_op {
 		.min_size = offsetofend(_struct, _last),		\
 		.ioctl_num = _ioctl,					\
 		.unconfigured = _unconf,				\
+		.probe = _probe,					\
+		.fmode = _mode,						\
 		.execute = _fn,						\
 	}
 
+/* Producers need write access, consumers read access: see the uapi DOC. */
 static const struct bufq_ioctl_op bufq_ioctl_ops[] = {
 	BUFQ_IOCTL_OP(BUFQ_IOCTL_CONFIGURE, bufq_cmd_configure,
-		      struct bufq_configure, context_size, true),
+		      struct bufq_configure, context_size, true, false, 0),
 	BUFQ_IOCTL_OP(BUFQ_IOCTL_INFO, bufq_cmd_info, struct bufq_info,
-		      out_mmap_size, false),
+		      out_mmap_size, false, false, 0),
 	BUFQ_IOCTL_OP(BUFQ_IOCTL_FETCH, bufq_cmd_fetch, struct bufq_fetch,
-		      out_index, false),
+		      out_index, false, true, FMODE_WRITE),
 	BUFQ_IOCTL_OP(BUFQ_IOCTL_ENQUEUE, bufq_cmd_enqueue,
-		      struct bufq_enqueue, len, false),
+		      struct bufq_enqueue, len, false, false, FMODE_WRITE),
 	BUFQ_IOCTL_OP(BUFQ_IOCTL_DEQUEUE, bufq_cmd_dequeue,
-		      struct bufq_dequeue, out_len, false),
+		      struct bufq_dequeue, out_len, false, true, FMODE_READ),
 	BUFQ_IOCTL_OP(BUFQ_IOCTL_REUSE, bufq_cmd_reuse, struct bufq_reuse,
-		      index, false),
+		      index, false, false, 0),
 	BUFQ_IOCTL_OP(BUFQ_IOCTL_FLUSH, bufq_cmd_flush, struct bufq_flush,
-		      flags, false),
+		      flags, false, false, FMODE_READ),
 	BUFQ_IOCTL_OP(BUFQ_IOCTL_BATCH, bufq_cmd_batch, struct bufq_batch,
-		      __reserved, false),
+		      __reserved, false, true, 0),
 };
 
 static long bufq_fop_ioctl(struct file *file, unsigned int cmd,
@@ -1191,7 +1267,8 @@ static long bufq_fop_ioctl(struct file *file, unsigned int cmd,
 	ret = get_user(ucmd.user_size, (u32 __user *)ucmd.ubuffer);
 	if (ret)
 		return ret;
-	if (ucmd.user_size < op->min_size)
+	/* A size never cuts a field: every field is 4 or 8 bytes, aligned. */
+	if (ucmd.user_size < op->min_size || ucmd.user_size % sizeof(u32))
 		return -EINVAL;
 	ucmd.cmd = &buf;
 	ret = copy_struct_from_user(ucmd.cmd, op->size, ucmd.ubuffer,
@@ -1202,17 +1279,26 @@ static long bufq_fop_ioctl(struct file *file, unsigned int cmd,
 	ucmd.q = bufq_file_q(ucmd.bf);
 	if (!ucmd.q && !op->unconfigured)
 		return -EBADFD;
+	if ((file->f_mode & op->fmode) != op->fmode)
+		return -EBADF;
+	if (op->probe && bufq_ucmd_respond(&ucmd, op->size))
+		return -EFAULT;
 	return op->execute(&ucmd);
 }
 
 /* ---- read, write, poll, mmap ------------------------------------------- */
 
-/* write(): one message of @count bytes. */
-static ssize_t bufq_fop_write(struct file *file, const char __user *ubuf,
-			      size_t count, loff_t *ppos)
+/*
+ * write(), writev(): one message, gathered from all of @from. A message
+ * that cannot be read is refused before it takes a buffer (a probe, which
+ * only a concurrent munmap() can outrun).
+ */
+static ssize_t bufq_fop_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
+	struct file *file = iocb->ki_filp;
 	struct bufq_file *bf = file->private_data;
 	struct bufq *q = bufq_file_q(bf);
+	size_t count = iov_iter_count(from);
 	struct bufq_slot_ref *ref;
 	void *buf;
 	int ret;
@@ -1223,10 +1309,13 @@ static ssize_t bufq_fop_write(struct file *file, const char __user *ubuf,
 		return -EMSGSIZE;
 	if (!count)
 		return 0;
+	if (fault_in_iov_iter_readable(from, count))
+		return -EFAULT;
 	ret = bufq_take_free(bf, q, file->f_flags & O_NONBLOCK, &buf, &ref);
 	if (ret)
 		return ret;
-	if (copy_from_user(bufq_slot_data(bf, ref->slot), ubuf, count)) {
+	if (copy_from_iter(bufq_slot_data(bf, ref->slot), count, from) !=
+	    count) {
 		bufq_reuse(q, buf);
 		return -EFAULT;
 	}
@@ -1236,12 +1325,13 @@ static ssize_t bufq_fop_write(struct file *file, const char __user *ubuf,
 }
 
 /*
- * read(): one whole message. One too long for @count goes back to the head
- * of the queue; see the DOC in the uapi header for the race this leaves.
+ * read(), readv(): one whole message, scattered over all of @to. One too
+ * long for @to goes back to the head of the queue; see the DOC in the uapi
+ * header for the race this leaves.
  */
-static ssize_t bufq_fop_read(struct file *file, char __user *ubuf,
-			     size_t count, loff_t *ppos)
+static ssize_t bufq_fop_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
+	struct file *file = iocb->ki_filp;
 	struct bufq_file *bf = file->private_data;
 	struct bufq *q = bufq_file_q(bf);
 	struct bufq_slot_ref *ref;
@@ -1255,11 +1345,11 @@ static ssize_t bufq_fop_read(struct file *file, char __user *ubuf,
 	if (ret)
 		return ret;
 	len = ref->len;
-	if (len > count) {
+	if (len > iov_iter_count(to)) {
 		bufq_put_back(q, buf);
 		return -EMSGSIZE;
 	}
-	if (copy_to_user(ubuf, bufq_slot_data(bf, ref->slot), len)) {
+	if (copy_to_iter(bufq_slot_data(bf, ref->slot), len, to) != len) {
 		bufq_put_back(q, buf);
 		return -EFAULT;
 	}
@@ -1304,10 +1394,13 @@ static int bufq_fop_mmap(struct file *file, struct vm_area_struct *vma)
 	/* VM_MAYSHARE: a read-only MAP_SHARED of an O_RDONLY file lacks VM_SHARED. */
 	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
+	/* Buffers are data that other processes write: never executable. */
+	if (vma->vm_flags & VM_EXEC)
+		return -EPERM;
 	pages = bf->mem_size >> PAGE_SHIFT;
 	if (vma->vm_pgoff >= pages || vma_pages(vma) > pages - vma->vm_pgoff)
 		return -EINVAL;
-	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, VM_MAYEXEC);
 	vma->vm_ops = &bufq_vm_ops;
 	return 0;
 }
@@ -1369,8 +1462,9 @@ static const struct file_operations bufq_fops = {
 	.owner = THIS_MODULE,
 	.open = bufq_fop_open,
 	.release = bufq_fop_release,
-	.read = bufq_fop_read,
-	.write = bufq_fop_write,
+	.read_iter = bufq_fop_read_iter,
+	.write_iter = bufq_fop_write_iter,
+	.fsync = noop_fsync,	/* no backing store: msync() has nothing to do */
 	.poll = bufq_fop_poll,
 	.mmap = bufq_fop_mmap,
 	.unlocked_ioctl = bufq_fop_ioctl,

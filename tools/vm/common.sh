@@ -5,6 +5,7 @@
 # so the harness itself can be tested on a throwaway module).
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 KVER=${BUFQ_KVER:-6.12}
+# BUFQ_FRAGMENT: config fragments, space-separated, merged in order.
 FRAGMENT=${BUFQ_FRAGMENT:-$ROOT/tests/debug.config}
 MODDIR=${BUFQ_MODDIR:-$ROOT}
 # User-space kselftests (paths relative to MODDIR), one static binary each.
@@ -16,7 +17,8 @@ say() { printf '== %s\n' "$*" >&2; }
 setup_kernel() {
 	"$ROOT/tools/vm/deps.sh"
 	say "kernel $KVER (cached under ~/.cache/bufq)"
-	KBUILD=$("$ROOT/tools/vm/kernel.sh" "$KVER" "$FRAGMENT")
+	# shellcheck disable=SC2086 # one word per fragment
+	KBUILD=$("$ROOT/tools/vm/kernel.sh" "$KVER" $FRAGMENT)
 	KSRC=$(readlink -f "$KBUILD/source")
 	export KBUILD KSRC
 }

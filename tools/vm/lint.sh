@@ -41,6 +41,11 @@ for t in $SELFTESTS; do
 	say "selftest $t (-Wall)"
 	build_selftest "$t" /dev/null -fsyntax-only >>"$out/build.log" 2>&1 || fail=1
 done
+say "scan-log.py rules"
+python3 "$ROOT/tools/vm/scan-log-test.py" >>"$out/build.log" 2>&1 || {
+	echo "scan-log-test.py failed"
+	fail=1
+}
 # Compiler and sparse say "warning:"; modpost says "WARNING: modpost:".
 if grep -E 'warning:|error:|WARNING:|ERROR:|Error ' "$out/build.log"; then
 	fail=1

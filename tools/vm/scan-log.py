@@ -12,8 +12,23 @@ A WARNING splat is allowed only if it starts between the console lines
 "bufq-test: expect WARNING begin" and "bufq-test: expect WARNING end"
 (printk, or a write(2) to /dev/kmsg from user space); it runs up to its
 "---[ end trace" line. A bare stack dump (dump_stack(), e.g. from an
-injected allocation failure) is allowed there too. BUG/KASAN/UBSAN/lockdep
-and the like are never allowed.
+injected allocation failure) is allowed there too, up to the next splat or
+the end of the window. BUG/KASAN/KCSAN/UBSAN/lockdep and the like are never
+allowed.
+
+A memory cgroup's OOM kill is allowed only between "bufq-test: expect OOM
+begin" and "bufq-test: expect OOM end": its report, from "invoked
+oom-killer" to "Killed process", must say constraint=CONSTRAINT_MEMCG. Any
+other OOM report (global, or outside the window) fails the run.
+
+A KCSAN report counts only if one of its racing accesses is made in a bufq
+module (the top frame of an access, "... [bufq]", "[bufq_kunit]"...); a
+data race between two accesses of the kernel's own (RCU, timekeeping...),
+even below a bufq call, is listed as a note, not a failure: it is not ours
+to mark.
+
+With --kunit-filter, a KUnit module none of whose suites match the filter
+has no results and that is no failure.
 
 A "client NAME" in the plan is a module that loads only if its own checks
 pass (examples/client): its insmod counts as one case. --host-tap adds the
@@ -33,6 +48,7 @@ PLAN = re.compile(r"^( *)1\.\.(\d+)\s*$")
 # Console patterns that fail the run, first match wins; (name, regex).
 BAD = [
     ("KASAN", re.compile(r"BUG: KASAN:")),
+    ("KCSAN", re.compile(r"BUG: KCSAN:")),
     ("UBSAN", re.compile(r"\bUBSAN:")),
     ("lockdep", re.compile(
         r"WARNING: (possible circular locking|possible recursive locking|"
@@ -55,6 +71,14 @@ END_TRACE = re.compile(r"---\[ end trace")
 CUT_HERE = "------------[ cut here ]------------"
 WIN_BEGIN = "bufq-test: expect WARNING begin"
 WIN_END = "bufq-test: expect WARNING end"
+OOM_BEGIN = "bufq-test: expect OOM begin"
+OOM_END = "bufq-test: expect OOM end"
+OOM_START = re.compile(r"invoked oom-killer:")
+OOM_CONSTRAINT = re.compile(r"oom-kill:constraint=(\w+)")
+OOM_KILLED = re.compile(r"Killed process \d+")
+KCSAN_START = re.compile(r"BUG: KCSAN:")
+KCSAN_OURS = re.compile(r"\[bufq\w*\]")
+KCSAN_ACCESS = re.compile(r"(read|write).* to 0x[0-9a-f]+ of \d+ bytes by .*:$")
 
 
 def clean(line):
@@ -104,21 +128,71 @@ def parse_tap(lines):
     return [leaf for _, _, kl in top for leaf in kl], problems
 
 
-def scan_console(lines, checks):
+def scan_oom(line, where, state, checks):
+    """Follow OOM reports; return True if @line belongs to an allowed one."""
+    if OOM_BEGIN in line or OOM_END in line:
+        state["window"] = OOM_BEGIN in line
+        state["in_oom"] = False
+        return True
+    if OOM_START.search(line):
+        if not state["window"]:
+            checks.append(("OOM outside window", where))
+            return False
+        state["in_oom"] = True
+        return True
+    if not state["in_oom"]:
+        return False
+    m = OOM_CONSTRAINT.search(line)
+    if m and m.group(1) != "CONSTRAINT_MEMCG":
+        checks.append(("OOM not contained by a memory cgroup", where))
+    if OOM_KILLED.search(line):
+        state["in_oom"] = False
+    return True
+
+
+def kcsan_foreign(lines, notes):
+    """Return the line numbers of KCSAN reports with no frame in bufq.
+
+    A report runs from its "BUG: KCSAN:" line to the next "=====" line.
+    """
+    skip, start = set(), None
+    for no, line in enumerate(lines, 1):
+        if KCSAN_START.search(line):
+            start = no
+        elif start and line.startswith("=" * 20):
+            body = lines[start - 1:no]
+            tops = [body[i + 1] for i, x in enumerate(body[:-1])
+                    if KCSAN_ACCESS.search(x)]
+            if not any(KCSAN_OURS.search(x) for x in tops):
+                skip.update(range(start, no + 1))
+                notes.append(f"KCSAN outside bufq: console.log:{start}: "
+                             f"{lines[start - 1].strip()}")
+            start = None
+    return skip
+
+
+def scan_console(lines, checks, notes):
     """Append (check name, detail) for every bad report in the kernel log."""
+    foreign = kcsan_foreign(lines, notes)
     in_window = False   # between the expect-WARNING markers
-    allowed = False     # inside an allowed WARNING splat
+    allowed = False     # inside an allowed WARNING splat or bare stack dump
     in_bad = False      # inside a reported splat: its Call Trace is not new
     last_bad = -9       # line of the last report (a WARN() may follow it)
+    oom = {"window": False, "in_oom": False}
     for no, line in enumerate(lines, 1):
+        if no in foreign:
+            continue
         if WIN_BEGIN in line or WIN_END in line:
             in_window = WIN_BEGIN in line
+            allowed = False
             continue
         if CUT_HERE in line:    # a new splat begins
             allowed = in_bad = False
             continue
         hit = next((n for n, rx in BAD if rx.search(line)), None)
         where = f"console.log:{no}: {line.strip()}"
+        if not hit and scan_oom(line, where, oom, checks):
+            continue
         if hit:
             checks.append((hit, where))
             allowed, in_bad, last_bad = False, True, no
@@ -129,6 +203,9 @@ def scan_console(lines, checks):
                 checks.append(("WARNING outside window", where))
                 allowed, in_bad = False, True
         elif OTHER_WARN.search(line) and not (allowed or in_bad):
+            if in_window and line.strip() == "Call Trace:":
+                allowed = True  # a bare stack dump: allowed in the window
+                continue
             checks.append(("unexpected " + line.strip().rstrip(":"), where))
             in_bad = True
         if END_TRACE.search(line):
@@ -188,12 +265,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--qemu-rc", type=int, default=0)
     ap.add_argument("--host-tap", help="TAP of the host-side checks")
+    ap.add_argument("--kunit-filter", default="")
     ap.add_argument("plan")
     ap.add_argument("console")
     ap.add_argument("tests")
     a = ap.parse_args()
 
-    plan = [ln.split() for ln in open(a.plan) if ln.strip()]
+    plan = [ln.split()[:2] for ln in open(a.plan) if ln.strip()]
     with open(a.console, errors="replace") as f:
         console = [clean(ln) for ln in f]
     with open(a.tests, errors="replace") as f:
@@ -237,7 +315,7 @@ def main():
                 checks.append((f"rmmod {name}", f"rc={marks[f'rmmod {name}']}"))
         if kind == "kunit":
             leaves, problems = parse_tap(ktap.get(name, []))
-            if not leaves:
+            if not leaves and not a.kunit_filter:
                 problems.append("no KUnit results")
             suites.append((f"kunit {name}", leaves, problems, ktap.get(name, [])))
 
@@ -286,7 +364,8 @@ def main():
                       if re.match(r"^\s*[\w.]+\+0x", x)][:5]
             trace = " < ".join(frames)
             checks.append(("kmemleak", f"{line.rstrip(':')} {comm}: {trace}"))
-    scan_console(console, checks)
+    notes = []   # reported, not failures
+    scan_console(console, checks, notes)
 
     print_details(suites, checks, console)
     passed = failed = skipped = 0
@@ -301,6 +380,8 @@ def main():
         for pr in problems:
             print(f"  FAIL {pr}")
         passed, failed, skipped = passed + p, failed + f + len(problems), skipped + s
+    for note in notes:
+        print(f"note: {note}")
     for name, detail in checks:
         print(f"check FAIL {name}: {detail}")
     failed += len(checks)

@@ -26,29 +26,56 @@
  * EBADFD and poll reports EPOLLERR; add the file to an epoll set only after
  * CONFIGURE, since no wait queue exists before it to wake the set.
  *
+ * The open mode divides the work: producing (FETCH, ENQUEUE, write(), and
+ * the FETCH and ENQUEUE records of a BATCH) needs write access, consuming
+ * (DEQUEUE, read(), FLUSH, DEQUEUE records) needs read access; without it
+ * they fail with EBADF. CONFIGURE, INFO, REUSE, poll() and mmap() work in
+ * any mode, though the kernel's own rules for mmap() apply: a shared
+ * mapping needs read access, and PROT_WRITE also write access (EACCES). A
+ * process handed an O_RDONLY file may thus only consume, one handed an
+ * O_WRONLY file only produce with write() (and FETCH, ENQUEUE, REUSE of
+ * buffers it cannot map).
+ *
  * Buffer memory is mapped with mmap(MAP_SHARED) of the file. Buffer i starts
  * at offset i * out_stride; its data area is the first buffer_size bytes and
  * its context area (context_size bytes, free for the user, never read by the
  * kernel) starts at out_context_offset within the buffer. The whole area is
  * out_mmap_size bytes and exists, zero filled, from configuration until the
  * file is released: a mapping never loses its memory. Private mappings fail
- * with EINVAL, mappings reaching past out_mmap_size with EINVAL.
+ * with EINVAL, mappings reaching past out_mmap_size with EINVAL, executable
+ * ones (PROT_EXEC) with EPERM, and mprotect() adding PROT_EXEC with EACCES.
+ * mremap() may shrink or move a mapping; growing one fails with EFAULT (the
+ * kernel's errno for mappings that cannot expand). msync() and fsync()
+ * succeed and do nothing: the memory has no backing store.
  *
  * read() and write() move whole messages: write() of n <= buffer_size bytes
  * is FETCH, copy, ENQUEUE with length n; read() is DEQUEUE, copy, REUSE of one
- * message and returns its length. A write() of zero bytes does nothing and
+ * message and returns its length. writev() sends one message gathered from
+ * all its iovecs, readv() receives one message scattered over them: n is
+ * the sum of the iovec lengths. A write() of zero bytes does nothing and
  * returns 0; a buffer ENQUEUEd with len 0 reads back as a 0-byte message,
  * which a stream reader must not take for end of file. A read() into a
  * buffer shorter than the message fails with
  * EMSGSIZE and puts the message back at the head of the queue; a write() of
  * more than buffer_size bytes fails with EMSGSIZE. With several concurrent
  * consumers, a message put back this way may be overtaken by the one behind
- * it, which another consumer took meanwhile.
+ * it, which another consumer took meanwhile. A read() whose buffer cannot
+ * be written fails with EFAULT and puts the message back the same way; a
+ * write() whose buffer cannot be read fails with EFAULT without taking a
+ * buffer.
  *
  * FETCH, DEQUEUE, read() and write() wait for a buffer unless the file is
  * O_NONBLOCK, in which case they fail with EAGAIN; a signal interrupts the
  * wait (EINTR, or a restart with SA_RESTART). poll() reports EPOLLIN when a
  * buffer is queued and EPOLLOUT when a buffer can be fetched.
+ *
+ * A call refused because user memory could not be read or written (EFAULT)
+ * changes nothing: FETCH, DEQUEUE and BATCH write their reply back as read
+ * before they take a buffer, and write() reads its data first, so no buffer
+ * leaves the queue for them (out_high_water does not rise, and other
+ * callers do not see the queue emptied). Only memory unmapped or protected
+ * by another thread during the call can make such a call take a buffer
+ * briefly; it is then put back where it was.
  *
  * The device node is mode 0600. Module parameters bound each queue:
  * max_buffer_size (bytes per buffer), max_buffers (buffers per queue, also
@@ -64,19 +91,29 @@
  * whose first __u32 is its size as user space knows it and whose second is a
  * flags word. The kernel accepts any size from the command's minimum up: bytes
  * the kernel does not know must be zero, and output is written only up to the
- * given size. Fields named __reserved must be zero and read back as zero.
+ * given size. A field past the given size reads as 0; the size must be a
+ * multiple of 4, so that it never ends inside an input field. Fields named
+ * __reserved must be zero and read back as zero.
+ *
+ * The checks come in this order: the ioctl number (ENOTTY); the size and
+ * the bytes of the struct (EFAULT, EINVAL, E2BIG); configuration (EBADFD);
+ * the open mode (EBADF); writability of the reply for FETCH, DEQUEUE and
+ * BATCH (EFAULT); then the command's own. Before CONFIGURE, a bad pointer
+ * or size thus still gives EFAULT, EINVAL or E2BIG, not EBADFD.
  *
  * Errnos common to every command:
  *
  *  - ENOTTY: the ioctl number is not a bufq command.
  *  - EFAULT: the argument, or memory it points to, is not accessible.
- *  - EINVAL: size is below the command's minimum, a __reserved field is not
- *    zero, or a field has a value that is not valid (see each command).
+ *  - EINVAL: size is below the command's minimum or not a multiple of 4, a
+ *    __reserved field is not zero, or a field has a value that is not
+ *    valid (see each command).
  *  - E2BIG: non-zero bytes past the end of the struct this kernel knows; or a
  *    configuration exceeds a module parameter limit.
  *  - EOPNOTSUPP: a flag or operation code this kernel does not know.
  *  - EOVERFLOW: arithmetic on the given values overflowed.
  *  - EBADFD: the queue is not configured (any command but CONFIGURE).
+ *  - EBADF: the file was not opened for the access the command needs.
  */
 
 #define BUFQ_TYPE 0xBF
@@ -108,7 +145,7 @@ enum bufq_configure_flags {
 /**
  * struct bufq_configure - ioctl(BUFQ_IOCTL_CONFIGURE)
  * @size: sizeof(struct bufq_configure); at least offsetofend(context_size),
- *	max_buffers then reads as 0
+ *	max_buffers then reads as 0; 21 to 23 fail with EINVAL
  * @flags: &enum bufq_configure_flags
  * @buffer_count: buffers made now, and the number a lookaside queue shrinks
  *	back to. 0 only with BUFQ_CONFIGURE_LOOKASIDE.
@@ -204,8 +241,10 @@ struct bufq_info {
  *
  * Errnos:
  *  - EAGAIN: O_NONBLOCK and no buffer can be had now.
- *  - EINTR, ERESTARTSYS: a signal arrived while waiting.
+ *  - EINTR: a signal arrived while waiting (with SA_RESTART the call
+ *    restarts instead).
  *  - ENOMEM: lookaside could not make a buffer.
+ *  - EBADF: the file is not open for writing.
  */
 struct bufq_fetch {
 	__u32 size;
@@ -242,6 +281,7 @@ enum bufq_enqueue_flags {
  *    buffer_size.
  *  - EBADSLT: buffer @index is not held by user space (it is free, queued
  *    or being handled by the kernel).
+ *  - EBADF: the file is not open for writing.
  */
 struct bufq_enqueue {
 	__u32 size;
@@ -264,7 +304,9 @@ struct bufq_enqueue {
  *
  * Errnos:
  *  - EAGAIN: O_NONBLOCK and the queue is empty.
- *  - EINTR, ERESTARTSYS: a signal arrived while waiting.
+ *  - EINTR: a signal arrived while waiting (with SA_RESTART the call
+ *    restarts instead).
+ *  - EBADF: the file is not open for reading.
  */
 struct bufq_dequeue {
 	__u32 size;
@@ -304,7 +346,7 @@ struct bufq_reuse {
  *
  * Give every queued buffer back to the free list. Held buffers stay held.
  *
- * Errnos: only the common ones.
+ * Errnos: EBADF if the file is not open for reading.
  */
 struct bufq_flush {
 	__u32 size;
@@ -339,7 +381,8 @@ enum bufq_batch_opcode {
  * Each operation has the errnos of its ioctl, except that it never waits:
  * FETCH and DEQUEUE fail with EAGAIN instead. An unknown @op or flag fails
  * with EOPNOTSUPP, non-zero bytes past the known record (when entry_len is
- * larger) with E2BIG.
+ * larger) with E2BIG, an operation the open mode does not allow with
+ * EBADF.
  */
 struct bufq_batch_op {
 	__u32 op;
@@ -367,11 +410,23 @@ struct bufq_batch_op {
  * was valid, whatever its operations did: @out_done tells how far it got,
  * and if @out_done < @count, record @out_done holds the failing errno.
  *
+ * Records are written back as read before they run: a record that cannot
+ * be read or written does not run, nor do the ones after it. The ioctl then
+ * fails with EFAULT and @out_done is the index of that record: the records
+ * before it are done and their results written, whatever their operation.
+ * A batch whose own struct cannot be written fails with EFAULT before any
+ * record runs. (Only memory that another thread unmaps or protects during
+ * the call can make a record run and then fail to be written: a FETCH or
+ * DEQUEUE is then undone, an ENQUEUE or REUSE stays done.)
+ *
+ * A fatal signal stops a long batch between records; the process does not
+ * see the outcome.
+ *
  * Errnos (of the ioctl itself):
  *  - EINVAL: @entry_len is too small.
  *  - EOVERFLOW: @ops + @count * @entry_len overflows.
- *  - EFAULT: a record could not be read, or a result could not be written
- *    (records before it are done: their results have been written).
+ *  - EFAULT: this struct cannot be written, or a record could not be read,
+ *    or its result could not be written (@out_done says which).
  */
 struct bufq_batch {
 	__u32 size;
