@@ -92,10 +92,10 @@ BUFQ_NO_SIGN = $(if $(wildcard $(KDIR)/certs/signing_key.pem),,CONFIG_MODULE_SIG
 CFLAGS ?= -O2 -g
 BUFQCTL_DYN := build/install/bufqctl
 
-$(BUFQCTL_DYN): tools/bufqctl/bufqctl.c include/uapi/linux/bufq.h VERSION
+$(BUFQCTL_DYN): $(BUFQCTL_SRC) tools/bufqctl/bufqctl.h include/uapi/linux/bufq.h VERSION
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Wall -I include/uapi $(BUFQ_VERSION_DEF) \
-		$(LDFLAGS) -o $@ $<
+		$(LDFLAGS) -o $@ $(BUFQCTL_SRC)
 
 install: install-modules install-tools install-data
 

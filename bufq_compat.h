@@ -24,13 +24,19 @@
 #define timer_shutdown_sync(timer)	del_timer_sync(timer)
 #endif
 
-/* 6.3: vma->vm_flags became read-only; writers use vm_flags_set(). */
+/* 6.3: vma->vm_flags became read-only; writers use vm_flags_set/mod(). */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
 #include <linux/mm_types.h>
 
 static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 {
 	vma->vm_flags |= flags;
+}
+
+static inline void vm_flags_mod(struct vm_area_struct *vma, vm_flags_t set,
+				vm_flags_t clear)
+{
+	vma->vm_flags = (vma->vm_flags | set) & ~clear;
 }
 #endif
 
@@ -48,7 +54,11 @@ static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 10, 0)
 #define bufq_assign_str(field, src)	__assign_str(field, src)
 #else
-#define bufq_assign_str(field, src)	__assign_str(field)
+#define bufq_assign_str(field, src)		\
+	do {					\
+		(void)(src);			\
+		__assign_str(field);		\
+	} while (0)
 #endif
 
 #endif /* _BUFQ_COMPAT_H */

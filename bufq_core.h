@@ -119,6 +119,7 @@ static inline unsigned int bufq_trace_total(const struct bufq *q)
 	return READ_ONCE(q->total);
 }
 
+void bufq_trace_init(void);
 u64 bufq_trace_id(const void *buf);
 void bufq_trace_enqueue_bulk(struct bufq *q, unsigned int n);
 

@@ -15,6 +15,7 @@ static int __init bufq_module_init(void)
 	ret = bufq_core_init();
 	if (ret)
 		return ret;
+	bufq_trace_init();
 	bufq_debugfs_init();
 	ret = bufq_chardev_init();
 	if (ret) {

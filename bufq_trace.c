@@ -31,15 +31,27 @@ static siphash_key_t bufq_trace_key __read_mostly;
 
 /*
  * A buffer's id in trace records: its address hashed with a key drawn at
- * the first event, so that it is stable but shows no kernel address (and,
- * unlike %p, needs no random pool ready at boot). 0 for no buffer.
+ * module load, so that it is stable but shows no kernel address. 0 for no
+ * buffer.
  */
 u64 bufq_trace_id(const void *buf)
 {
 	if (!buf)
 		return 0;
-	get_random_once(&bufq_trace_key, sizeof(bufq_trace_key));
 	return siphash_1u64((unsigned long)buf, &bufq_trace_key);
+}
+
+/**
+ * bufq_trace_init() - draw the key of bufq_trace_id()
+ *
+ * At module load: events fire under the queue's raw spinlocks, where
+ * get_random_once()'s spinlock_t may not be taken (PREEMPT_RT).
+ *
+ * Context: module init.
+ */
+void bufq_trace_init(void)
+{
+	get_random_bytes(&bufq_trace_key, sizeof(bufq_trace_key));
 }
 
 /*

@@ -213,7 +213,22 @@ TEST(walk_configure_lookaside)
  * Slot arrays past a page (600 slots), kvmalloc's vmalloc fallback; one
  * standing buffer keeps the walk short.
  */
-TEST(walk_configure_large)
+/*
+ * Every slot is an allocation of its own (pages in the direct map): about
+ * 600 steps of 600 allocations each, slow in the debug kernel.
+ */
+FIXTURE(large) {
+};
+
+FIXTURE_SETUP(large)
+{
+}
+
+FIXTURE_TEARDOWN(large)
+{
+}
+
+TEST_F_TIMEOUT(large, walk_configure_large, 500)
 {
 	configure_walk(_metadata, "configure lookaside 1..600", 1, 64, 0, 600,
 		       BUFQ_CONFIGURE_LOOKASIDE);

@@ -2776,7 +2776,7 @@ static void bufq_test_lifetime(struct kunit *test)
 		}
 		/* Often let it get going: asleep, working, between calls. */
 		for (i = 0; i < 1000 && READ_ONCE(l->items) < n / 2; i++)
-			udelay(20);
+			usleep_range(20, 40);
 		udelay(get_random_u32_below(50));
 		bufq_destroy(l->q);
 		if (!bufq_test_wait(&l->done))

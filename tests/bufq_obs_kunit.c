@@ -41,7 +41,7 @@ struct bufq_obs_rec {
 
 struct bufq_obs_log {
 	const char *prefix;		/* of the names of the queues to log */
-	spinlock_t lock;
+	raw_spinlock_t lock;		/* probes run under the queue's raw locks */
 	unsigned int n;
 	bool overflow;
 	struct bufq_obs_rec rec[BUFQ_OBS_MAX_EVENTS];
@@ -55,12 +55,12 @@ static void bufq_obs_add(struct bufq_obs_log *log, struct bufq *q,
 
 	if (!strstarts(q->name, log->prefix))
 		return;
-	spin_lock_irqsave(&log->lock, flags);
+	raw_spin_lock_irqsave(&log->lock, flags);
 	if (log->n < BUFQ_OBS_MAX_EVENTS)
 		log->rec[log->n++] = (struct bufq_obs_rec){ ev, buf, a, b, c, d };
 	else
 		log->overflow = true;
-	spin_unlock_irqrestore(&log->lock, flags);
+	raw_spin_unlock_irqrestore(&log->lock, flags);
 }
 
 /* Probes: the depth fields are read as the event's TP_fast_assign does. */
@@ -190,7 +190,7 @@ static struct bufq_obs_log *bufq_obs_log_start(struct kunit *test,
 
 	KUNIT_ASSERT_NOT_NULL(test, log);
 	log->prefix = prefix;
-	spin_lock_init(&log->lock);
+	raw_spin_lock_init(&log->lock);
 	KUNIT_ASSERT_EQ(test, bufq_obs_register(log), 0);
 	return log;
 }
@@ -270,7 +270,7 @@ static void bufq_obs_test_sequence(struct kunit *test)
 	struct bufq *q;
 	int seen = 0;
 
-	log = bufq_obs_log_start(test, "bufq-obs-seq-");
+	log = bufq_obs_log_start(test, "obs-seq-");
 	q = bufq_create(&cfg);
 	if (IS_ERR(q))
 		bufq_obs_unregister(log);
@@ -360,10 +360,10 @@ static bool bufq_obs_exists(const char *dir)
 	return bufq_obs_exists_file(dir, "");
 }
 
-/* The debugfs directory of @q: its name without "bufq-". */
+/* The debugfs directory of @q: its name. */
 static const char *bufq_obs_dir(struct bufq *q)
 {
-	return q->name + strlen("bufq-");
+	return q->name;
 }
 
 /* Every counter of "stats" equals bufq_get_stats(), read at quiescence. */
