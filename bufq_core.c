@@ -10,7 +10,7 @@
  * path holds both. Nested inside them: the swait queue locks (wake-ups of
  * *_wait() sleepers) and the timer base lock. Poll waiters are woken
  * after the lock is dropped, from an irq_work when in hard IRQ context,
- * and memory is never freed in hard IRQ context either: see bufq_drop().
+ * and memory is never freed in hard IRQ context either: see __bufq_defer().
  *
  * A buffer's magic (bufq_core.h) is its state. It leaves HELD only by the
  * hand of its owner, in bufq_claim(); the other transitions happen under
@@ -164,16 +164,29 @@ static void __bufq_wake_consumers(struct bufq *q, unsigned int n)
 }
 
 /*
+ * Must this context leave freeing memory and taking a spinlock_t (a wait
+ * queue's) to an irq_work? In hard IRQ context, and on PREEMPT_RT also
+ * with preemption off (under a raw spinlock, interrupts disabled): the
+ * page allocator's and wait queues' locks sleep there.
+ */
+static bool bufq_ctx_atomic(void)
+{
+	return in_hardirq() || (IS_ENABLED(CONFIG_PREEMPT_RT) && !preemptible());
+}
+
+/*
  * Wake poll waiters, after a change made under a lock the caller dropped
- * on a queue that was not dead then. wq_has_sleeper() orders the change
- * before the test; the poller adds itself before it takes our lock to test
- * (bufq_poll()). The wait queue's lock is a spinlock_t: not in hard IRQ.
+ * on a queue that was not dead then. No barrier: the poller adds itself to
+ * poll_wait before it takes that lock to test the state (bufq_poll()), so
+ * either its test follows our unlock and sees the change, or our lock
+ * followed its unlock and this test sees it queued. The wait queue's lock
+ * is a spinlock_t: not in hard IRQ.
  */
 static void bufq_wake_poll(struct bufq *q)
 {
-	if (!wq_has_sleeper(&q->poll_wait))
+	if (!waitqueue_active(&q->poll_wait))
 		return;
-	if (!in_hardirq()) {
+	if (!bufq_ctx_atomic()) {
 		wake_up(&q->poll_wait);
 		return;
 	}
@@ -212,7 +225,7 @@ static void bufq_free_now(struct bufq *q, struct llist_node *list)
 	struct bufq_buf *b, *tmp;
 	unsigned int n = 0;
 	unsigned long flags;
-	bool release;
+	bool release, dead;
 
 	llist_for_each_entry_safe(b, tmp, list, lnode) {
 		bufq_mem_free(q, b);
@@ -220,27 +233,34 @@ static void bufq_free_now(struct bufq *q, struct llist_node *list)
 	}
 	raw_spin_lock_irqsave(&q->free_lock, flags);
 	__bufq_wake_fetchers(q, n);	/* room to grow */
+	dead = q->dead;
 	release = __bufq_uncount(q, n);
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	if (release)
 		bufq_release(q);
+	/* Room to grow is EPOLLOUT too. Not hard IRQ: see the callers. */
+	else if (!dead && waitqueue_active(&q->poll_wait))
+		wake_up(&q->poll_wait);
 }
 
 /*
- * Free the buffers on @list (linked through node.next) that __bufq_keep()
- * refused. In hard IRQ context the page allocator's locks may sleep
- * (PREEMPT_RT): leave them to an irq_work, which runs threaded there.
+ * Caller holds free_lock. Buffers [@first..@last] that __bufq_keep()
+ * refused: if this context may not free them (bufq_ctx_atomic()), leave
+ * them to the irq_work, which runs threaded on PREEMPT_RT. Queued under
+ * the lock, so that the irq_work cannot uncount them, and the queue be
+ * released, before it is queued (irq_work_sync() then waits for it).
+ * Return: true if deferred; else the caller frees them after unlocking.
  */
-static void bufq_drop(struct bufq *q, struct llist_node *first,
-		      struct llist_node *last)
+static bool __bufq_defer(struct bufq *q, struct llist_node *first,
+			 struct llist_node *last)
 {
-	if (!in_hardirq()) {
+	if (!bufq_ctx_atomic()) {
 		last->next = NULL;
-		bufq_free_now(q, first);
-		return;
+		return false;
 	}
 	llist_add_batch(first, last, &q->defer_free);
 	irq_work_queue(&q->defer_work);
+	return true;
 }
 
 static void bufq_defer_fn(struct irq_work *work)
@@ -271,9 +291,9 @@ static void bufq_put_free_list(struct bufq *q, struct list_head *list)
 {
 	struct llist_node *first = NULL, *last = NULL;
 	struct bufq_buf *b, *tmp;
+	bool dead, deferred = false;
 	unsigned int kept = 0;
 	unsigned long flags;
-	bool dead;
 
 	raw_spin_lock_irqsave(&q->free_lock, flags);
 	list_for_each_entry_safe(b, tmp, list, node) {
@@ -286,29 +306,33 @@ static void bufq_put_free_list(struct bufq *q, struct list_head *list)
 		last = last ?: first;
 	}
 	__bufq_wake_fetchers(q, kept);
+	if (first)
+		deferred = __bufq_defer(q, first, last);
 	dead = q->dead;
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	if (kept && !dead)
 		bufq_wake_poll(q);
-	if (first)
-		bufq_drop(q, first, last);
+	if (first && !deferred)
+		bufq_free_now(q, first);
 }
 
 static __always_inline void bufq_put_free(struct bufq *q, struct bufq_buf *b)
 {
+	bool kept, dead, deferred = false;
 	unsigned long flags;
-	bool kept, dead;
 
 	bufq_cleanup(q, b);
 	raw_spin_lock_irqsave(&q->free_lock, flags);
 	kept = __bufq_keep(q, b);
 	if (kept)
 		__bufq_wake_fetchers(q, 1);
+	else
+		deferred = __bufq_defer(q, bufq_lnode(b), bufq_lnode(b));
 	dead = q->dead;
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
-	if (!kept)
-		bufq_drop(q, bufq_lnode(b), bufq_lnode(b));
-	else if (!dead)
+	if (!kept && !deferred)
+		bufq_free_now(q, bufq_lnode(b));
+	else if (kept && !dead)
 		bufq_wake_poll(q);
 }
 
@@ -328,7 +352,8 @@ static void bufq_init_fields(struct bufq *q, const struct bufq_config *cfg)
 	q->max_buffers = cfg->lookaside ? cfg->max_buffers : cfg->buffer_count;
 	q->lookaside = cfg->lookaside;
 	q->with_timer = cfg->with_timer;
-	q->gfp = cfg->gfp ?: GFP_ATOMIC;
+	/* Buffers live in the direct map, in pages bufq tags one by one. */
+	q->gfp = (cfg->gfp ?: GFP_ATOMIC) & ~(__GFP_HIGHMEM | __GFP_COMP);
 	if (cfg->account)
 		q->gfp |= __GFP_ACCOUNT;
 	q->reuse_cleanup = cfg->reuse_cleanup;
@@ -626,26 +651,31 @@ void bufq_destroy(struct bufq *q)
 		return;
 	bufq_shutdown(q);
 	if (bufq_put_creator(q)) {
+		/* The last hand-in may have been the irq_work's. */
+		irq_work_sync(&q->defer_work);
 		bufq_free_fields(q);
 		kfree(q);
 	}
 }
 EXPORT_SYMBOL_GPL(bufq_destroy);
 
-/* May a fetch in this context make a new buffer? */
-static bool __bufq_may_grow(const struct bufq *q)
+/*
+ * Caller holds free_lock. May a fetch make a new buffer? @atomic: the
+ * caller's bufq_ctx_atomic(), taken before the lock; on PREEMPT_RT the
+ * page allocator's locks sleep in such a context.
+ */
+static bool __bufq_may_grow(const struct bufq *q, bool atomic)
 {
 	if (!q->lookaside || (q->max_buffers && q->total >= q->max_buffers))
 		return false;
-	/* The page allocator takes sleeping locks in hard IRQ on RT. */
-	return !(IS_ENABLED(CONFIG_PREEMPT_RT) && in_hardirq());
+	return !(IS_ENABLED(CONFIG_PREEMPT_RT) && atomic);
 }
 
 /*
  * Caller holds free_lock. Take a free buffer, or reserve room for a new
  * one (*b stays NULL, total already counts it).
  */
-static int __bufq_take_free(struct bufq *q, struct bufq_buf **b)
+static int __bufq_take_free(struct bufq *q, struct bufq_buf **b, bool atomic)
 {
 	if (unlikely(q->dead))
 		return -ESHUTDOWN;
@@ -653,7 +683,7 @@ static int __bufq_take_free(struct bufq *q, struct bufq_buf **b)
 	if (q->nr_free) {
 		*b = q->free_bufs[--q->nr_free];
 		trace_bufq_fetch(q, (*b)->data, 0, false);
-	} else if (__bufq_may_grow(q)) {
+	} else if (__bufq_may_grow(q, atomic)) {
 		q->total++;	/* reserved: see bufq_grow() */
 		q->pending++;
 	} else {
@@ -667,8 +697,8 @@ static int __bufq_take_free(struct bufq *q, struct bufq_buf **b)
 static struct bufq_buf *bufq_grow(struct bufq *q)
 {
 	struct bufq_buf *b = bufq_mem_alloc(q, q->gfp);
+	bool release = false, dead = false;
 	unsigned long flags;
-	bool release = false;
 
 	raw_spin_lock_irqsave(&q->free_lock, flags);
 	if (b) {
@@ -678,10 +708,13 @@ static struct bufq_buf *bufq_grow(struct bufq *q)
 	} else {
 		release = __bufq_uncount(q, 1);
 		__bufq_wake_fetchers(q, 1);	/* the reservation is free again */
+		dead = q->dead;
 	}
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	if (release)
 		bufq_release(q);
+	else if (!b && !dead)
+		bufq_wake_poll(q);
 	return b;
 }
 
@@ -695,6 +728,7 @@ static void bufq_count_failure(struct bufq *q, int err)
 /* Take a free buffer, held by the caller now. Counts no failure. */
 static __always_inline int bufq_take(struct bufq *q, struct bufq_buf **bp)
 {
+	bool atomic = bufq_ctx_atomic();
 	struct bufq_buf *b = NULL;
 	unsigned long flags;
 	int ret;
@@ -705,7 +739,7 @@ static __always_inline int bufq_take(struct bufq *q, struct bufq_buf **bp)
 	     (q->max_buffers && READ_ONCE(q->total) >= q->max_buffers)))
 		return READ_ONCE(q->dead) ? -ESHUTDOWN : -ENOBUFS;
 	raw_spin_lock_irqsave(&q->free_lock, flags);
-	ret = __bufq_take_free(q, &b);
+	ret = __bufq_take_free(q, &b, atomic);
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	if (ret)
 		return ret;
@@ -760,7 +794,7 @@ static bool bufq_fetchable(struct bufq *q)
 	bool ret;
 
 	raw_spin_lock_irqsave(&q->free_lock, flags);
-	ret = q->dead || q->nr_free || __bufq_may_grow(q);
+	ret = q->dead || q->nr_free || __bufq_may_grow(q, false);
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	return ret;
 }
@@ -1360,6 +1394,7 @@ static void bufq_timer_fire(struct timer_list *timer)
  */
 unsigned int bufq_fetch_bulk(struct bufq *q, void **bufs, unsigned int n)
 {
+	bool atomic = bufq_ctx_atomic();
 	unsigned int i, got, grow = 0;
 	struct bufq_buf *b;
 	unsigned long flags;
@@ -1367,7 +1402,7 @@ unsigned int bufq_fetch_bulk(struct bufq *q, void **bufs, unsigned int n)
 
 	raw_spin_lock_irqsave(&q->free_lock, flags);
 	for (i = 0; i < n; i++) {
-		ret = __bufq_take_free(q, &b);
+		ret = __bufq_take_free(q, &b, atomic);
 		if (ret)
 			break;
 		if (!b) {
@@ -1570,7 +1605,7 @@ __poll_t bufq_poll(struct bufq *q, struct file *file, poll_table *pt)
 	raw_spin_lock_irqsave(&q->free_lock, flags);
 	if (q->dead)
 		mask |= EPOLLHUP;
-	else if (q->nr_free || __bufq_may_grow(q))
+	else if (q->nr_free || __bufq_may_grow(q, false))
 		mask |= EPOLLOUT | EPOLLWRNORM;
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 

@@ -19,14 +19,16 @@
  * on PREEMPT_RT it must not run in a context that stays hard IRQ there
  * (hrtimer HRTIMER_MODE_*_HARD, IRQ_WORK_HARD_IRQ, under a raw spinlock);
  * on other kernels GFP_ATOMIC growth is fine in any interrupt. The queue's
- * locks are raw spinlocks and no call frees memory from hard IRQ context.
+ * locks are raw spinlocks; frees and poll wake-ups that a context may not
+ * do (hard IRQ; on PREEMPT_RT also preemption off) go to an irq_work.
  *
  * Lifetime. bufq_destroy() may run while clients still hold buffers: they
- * hand them back later (reuse, or enqueue, which then fails with
- * -ESHUTDOWN and leaves the buffer with them). Any other call that may run
- * during or after bufq_destroy() must come from a holder of a reference
- * (bufq_get()/bufq_put()); a driver that stops its producers and consumers
- * first (free_irq(), kthread_stop(), cancel_work_sync()) needs none.
+ * hand them back after it returns (reuse, or enqueue, which then fails
+ * with -ESHUTDOWN and leaves the buffer with them). Any call that may run
+ * during bufq_destroy(), and any other call after it, must come from a
+ * holder of a reference (bufq_get()/bufq_put()); a driver that stops its
+ * producers and consumers first (free_irq(), kthread_stop(),
+ * cancel_work_sync()) needs none.
  *
  * This is a port of Microsoft DMF's DMF_BufferQueue; the README maps the
  * names and lists where bufq behaves differently.
@@ -183,7 +185,9 @@ struct bufq_desc {
  * @free: buffers on the producer list
  * @queued: buffers on the consumer list
  * @held: buffers owned by clients
- * @high_water: highest number of buffers in use (queued + held) seen
+ * @high_water: highest number of buffers in use (queued + held) seen; a
+ *	buffer the shrink dropped in hard IRQ context counts until the
+ *	irq_work frees it, against max_buffers too
  * @grown: buffers allocated by lookaside since creation
  * @fetch_failed: fetch calls that found no buffer and could not make one
  *	(-ENOBUFS or -ENOMEM); a sleeping fetch counts only if it fails so
@@ -195,7 +199,8 @@ struct bufq_desc {
  * @timed: buffers on the consumer list with a pending timer
  * @expiry_max_ns: longest time one timer expiry held the consumer lock
  *	(interrupts off), in nanoseconds
- * @wakeups: times a sleeper in a *_wait() call was woken
+ * @wakeups: times a *_wait() call that found nothing went on waiting and
+ *	then found its condition (woken, or already true on entering)
  *
  * Counters are read without stopping the queue: on a busy queue they may
  * not add up. At quiescence free + queued + held == total.
