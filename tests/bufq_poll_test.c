@@ -77,7 +77,7 @@ TEST(pollout_after_shrink)
 	};
 	struct pollfd pfd = { .events = POLLOUT };
 	int i, status, sync[2];
-	__u32 a, b;
+	__u32 a = 0, b = 0;
 	pid_t pid;
 	char c;
 
