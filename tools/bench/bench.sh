@@ -1,13 +1,15 @@
 #!/bin/bash
 # `make bench`: boot Debian's stock 6.12 kernel in QEMU (TCG) and run every
-# benchmark $BUFQ_BENCH_RUNS times (default 3) in one boot: bufq_bench.ko
-# (bufq against kernel alternatives) and ubench (/dev/bufq against a pipe
-# and a socketpair). Prints the table of medians and ratios; with
-# --update, also writes docs/benchmarks.md's table and docs/benchmarks.png.
+# benchmark $BUFQ_BENCH_RUNS rounds (default 5) in one boot, the
+# implementations of each figure interleaved: bufq_bench.ko (bufq against
+# kernel alternatives) and ubench (/dev/bufq against a pipe and a
+# socketpair). Prints the table (min / median / max, ratios of medians and
+# their spread over rounds); with --update, also writes docs/benchmarks.md's
+# table and docs/benchmarks.png.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 out=$ROOT/build/bench
-runs=${BUFQ_BENCH_RUNS:-3}
+runs=${BUFQ_BENCH_RUNS:-5}
 
 say() { printf '== %s\n' "$*" >&2; }
 
