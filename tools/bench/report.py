@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Turn a `make bench` console log into the table of figures and ratios.
 
-Usage: report.py CONSOLE_LOG [--update]
+Usage: report.py CONSOLE_LOG [--host HOST_FILE] [--update]
 Every figure is min / median / max over the rounds of one boot; a ratio is
 bufq's median over the alternative's, with the least and greatest ratio of
 the rounds (the n-th measurement of each implementation of a figure is
-round n: bench-init and bufq_bench.ko interleave them so). With --update,
-also rewrite the table in docs/benchmarks.md (between its BEGIN/END
-markers) and draw docs/benchmarks.png with gnuplot.
+round n: bench-init and bufq_bench.ko interleave them so). HOST_FILE (from
+bench.sh) holds the host's load around the VM run; the table says how busy
+the host was and warns when it was too busy. With --update, also rewrite
+the table in docs/benchmarks.md (between its BEGIN/END markers) and draw
+docs/benchmarks.png with gnuplot.
 """
 import os
 import statistics
@@ -114,6 +116,45 @@ def targets(figs):
     return t
 
 
+def host_load(path):
+    """(lines describing the host's load, warnings) from bench.sh's file."""
+    h = {}
+    try:
+        for line in open(path):
+            w = line.split()
+            if len(w) >= 3 and w[0] == "host":
+                h[w[1]] = w[2:]
+    except OSError:
+        return [], []
+    try:
+        cpus, vcpus = int(h["cpus"][0]), int(h["vcpus"][0])
+        tck = float(h["clk_tck"][0])
+        wall = float(h["wall"][1]) - float(h["wall"][0])
+        busy = (float(h["busy_ticks"][1]) - float(h["busy_ticks"][0])) / tck / wall
+        vm = (float(h["vm_ticks"][1]) - float(h["vm_ticks"][0])) / tck / wall
+        before, after = h["loadavg_before"], h["loadavg_after"]
+    except (KeyError, IndexError, ValueError, ZeroDivisionError):
+        return ["Host load: not recorded."], []
+    others = max(0.0, busy - vm)
+    free = max(0, cpus - vcpus)
+    lines = [f"Host: {cpus} CPUs, the VM {vcpus} vCPUs, {wall:.0f} s. "
+             f"Load average (1, 5, 15 min) before the VM run {' '.join(before)}, "
+             f"after {' '.join(after)}. "
+             f"The VM got {vm:.2f} CPUs on average ({vm / vcpus:.0%} of its vCPUs; "
+             f"an idle vCPU takes none); other processes took {others:.2f} CPUs."]
+    warn = []
+    if others > free + 0.25:
+        warn.append(f"WARNING: the host was busy: other processes took {others:.2f} "
+                    f"CPUs on average while the VM ran, more than the {free} the host "
+                    f"has beyond the VM's {vcpus} vCPUs: figures are slowed "
+                    f"unevenly; trust only ratios whose rounds agree.")
+    if float(after[0]) - vm > free + 0.5:
+        warn.append(f"WARNING: the host was busy: its load average after the run "
+                    f"({after[0]}) exceeds what the VM accounts for ({vm:.2f}) by more "
+                    f"than the {free} CPUs the host has beyond the VM's {vcpus} vCPUs.")
+    return lines, warn
+
+
 def fmt(v):
     return f"{v:.3f}" if v < 10 else f"{v:,.0f}"
 
@@ -123,8 +164,12 @@ def mmm(v):
     return f"{fmt(min(v))} / **{fmt(statistics.median(v))}** / {fmt(max(v))}"
 
 
-def table(figs, units, nruns):
-    lines = [f"Min / **median** / max of {nruns} rounds in one boot, the "
+def table(figs, units, nruns, host=([], [])):
+    lines = []
+    hl, warn = host
+    if hl or warn:
+        lines += hl + [""] + [w + "  " for w in warn] + ([""] if warn else [])
+    lines += [f"Min / **median** / max of {nruns} rounds in one boot, the "
               "implementations of each figure interleaved. Kernel cycle figures are "
               "picoseconds per cycle (lower is better); the others are rates "
               "(higher is better), except syscalls/msg. bufq ÷ alt is the ratio of "
@@ -205,11 +250,16 @@ plot "{data}" using 1:2:xtic(3) with boxes lc rgb "#3060a0", \\
 
 def main():
     args = sys.argv[1:]
+    host = ([], [])
+    if "--host" in args:
+        i = args.index("--host")
+        host = host_load(args[i + 1])
+        del args[i:i + 2]
     figs, units = parse(args[0])
     if not figs:
         sys.exit("report.py: no figures in the log")
     nruns = max(len(v) for v in figs.values())
-    text = table(figs, units, nruns)
+    text = table(figs, units, nruns, host)
     print(text)
     if "--update" in args:
         doc = os.path.join(ROOT, "docs", "benchmarks.md")
@@ -220,6 +270,8 @@ def main():
     t = targets(figs)
     missed = [x for x in t if not x[2]]
     print(f"\n{len(t) - len(missed)} of {len(t)} targets met")
+    for w in host[1]:
+        print(w)
 
 
 if __name__ == "__main__":
