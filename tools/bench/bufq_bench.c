@@ -24,6 +24,7 @@
 #include <linux/ptr_ring.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
+#include <net/page_pool/helpers.h>
 
 static unsigned int bufq_bench_cycles = 200000;
 module_param_named(cycles, bufq_bench_cycles, uint, 0444);
@@ -52,6 +53,8 @@ struct bufq_bench_impl {
 	void (*teardown)(void);
 	void *(*get)(void);		/* a free buffer, or NULL */
 	void (*put)(void *buf);		/* back to the free pool */
+	/* From another CPU than get()'s, when that differs from put(). */
+	void (*put_remote)(void *buf);
 	bool (*push)(void *buf);	/* onto the FIFO */
 	void *(*pop)(void);		/* off the FIFO, or NULL */
 	/* Bulk variants; NULL where the implementation has none. */
@@ -367,6 +370,74 @@ static unsigned int bufq_bench_ring_pop_bulk(void **bufs, unsigned int n)
 	return ptr_ring_consume_batched_any(&bufq_bench_work_ring, bufs, n);
 }
 
+/*
+ * page_pool, the network stack's recycler, as the free pool, with the
+ * ptr_ring pair's work ring as the FIFO: only the free side differs.
+ *
+ * Its buffers are pages. get() takes from the pool's lockless cache (refilled
+ * from its ptr_ring), which its contract leaves to one context at a time
+ * (a NAPI instance); only one thread allocates here. put() is the recycle of
+ * that context: allow_direct, back into the cache. put_remote() is a put
+ * from another CPU, not in softirq: allow_direct false, through its
+ * ptr_ring under the producer lock with bottom halves off.
+ */
+static struct page_pool *bufq_bench_pp;
+
+static void *bufq_bench_pp_get(void)
+{
+	return page_pool_dev_alloc_pages(bufq_bench_pp);
+}
+
+static void bufq_bench_pp_put(void *buf)
+{
+	page_pool_put_full_page(bufq_bench_pp, buf, true);
+}
+
+static void bufq_bench_pp_put_remote(void *buf)
+{
+	page_pool_put_full_page(bufq_bench_pp, buf, false);
+}
+
+static int bufq_bench_pp_setup(void)
+{
+	struct page_pool_params pp = {
+		.order = 0,
+		.pool_size = 2 * BUFQ_BENCH_NBUF,
+		.nid = NUMA_NO_NODE,
+	};
+	static struct page *pages[BUFQ_BENCH_NBUF];	/* one bench at a time */
+	int i, ret;
+
+	ret = ptr_ring_init(&bufq_bench_work_ring, 2 * BUFQ_BENCH_NBUF,
+			    GFP_KERNEL);
+	if (ret)
+		return ret;
+	bufq_bench_pp = page_pool_create(&pp);
+	if (IS_ERR(bufq_bench_pp)) {
+		ptr_ring_cleanup(&bufq_bench_work_ring, NULL);
+		return PTR_ERR(bufq_bench_pp);
+	}
+	/* Start, like the others, with the buffers already in the pool. */
+	for (i = 0; i < BUFQ_BENCH_NBUF; i++) {
+		pages[i] = bufq_bench_pp_get();
+		if (!pages[i])
+			break;
+	}
+	while (i--)
+		bufq_bench_pp_put(pages[i]);
+	return 0;
+}
+
+static void bufq_bench_pp_teardown(void)
+{
+	struct page *page;
+
+	while ((page = ptr_ring_consume(&bufq_bench_work_ring)))
+		bufq_bench_pp_put(page);
+	ptr_ring_cleanup(&bufq_bench_work_ring, NULL);
+	page_pool_destroy(bufq_bench_pp);
+}
+
 static const struct bufq_bench_impl bufq_bench_impls[] = {
 	{
 		.name = "bufq",
@@ -408,6 +479,15 @@ static const struct bufq_bench_impl bufq_bench_impls[] = {
 		.push = bufq_bench_llist_push, .pop = bufq_bench_llist_pop,
 		.get_bulk = bufq_bench_llist_get_bulk,
 		.put_bulk = bufq_bench_llist_put_bulk,
+	}, {
+		.name = "page_pool",
+		.setup = bufq_bench_pp_setup,
+		.teardown = bufq_bench_pp_teardown,
+		.get = bufq_bench_pp_get, .put = bufq_bench_pp_put,
+		.put_remote = bufq_bench_pp_put_remote,
+		.push = bufq_bench_ring_push, .pop = bufq_bench_ring_pop,
+		.push_bulk = bufq_bench_ring_push_bulk,
+		.pop_bulk = bufq_bench_ring_pop_bulk,
 	},
 };
 
@@ -534,7 +614,8 @@ static int bufq_bench_bulk(const struct bufq_bench_impl *impl, unsigned int n)
 /*
  * Two threads on two CPUs: a producer on CPU 0 fetches and enqueues, a
  * consumer on CPU 1 dequeues and reuses: every buffer is reused on the
- * other CPU than the one that fetched it.
+ * other CPU than the one that fetched it (put_remote() where the
+ * implementation tells the two apart).
  */
 struct bufq_bench_pc {
 	const struct bufq_bench_impl *impl;
@@ -569,12 +650,13 @@ static int bufq_bench_producer(void *arg)
 static int bufq_bench_consumer(void *arg)
 {
 	struct bufq_bench_pc *pc = arg;
+	void (*put)(void *buf) = pc->impl->put_remote ?: pc->impl->put;
 	void *buf;
 
 	for (;;) {
 		buf = pc->impl->pop();
 		if (buf) {
-			pc->impl->put(buf);
+			put(buf);
 			pc->count++;
 		} else if (READ_ONCE(pc->stop)) {
 			break;

@@ -19,7 +19,7 @@ from collections import defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BEGIN, END = "<!-- BEGIN bench table -->", "<!-- END bench table -->"
-KALTS = ["ptr_ring-pair", "kmalloc+list", "mempool+list", "kmem_cache+llist"]
+KALTS = ["ptr_ring-pair", "page_pool", "kmalloc+list", "mempool+list", "kmem_cache+llist"]
 KTESTS = ["single", "bulk8", "bulk32", "bulk256", "twothread"]
 
 
@@ -97,6 +97,14 @@ def targets(figs):
     r = ratio(("twothread", "bufq"), ("twothread", "ptr_ring-pair"))
     if r:
         t.append(("two threads >= 1.0x ptr_ring pair (buffers/s)", str(r), r.med >= 1))
+    r = ratio(("single", "bufq"), ("single", "page_pool"))
+    if r:
+        t.append(("single cycle within 1.2x of page_pool's recycle path "
+                  "(its cache, allow_direct)", str(r), r.med <= 1.2))
+    r = ratio(("twothread", "bufq"), ("twothread", "page_pool"))
+    if r:
+        t.append(("two threads, reused on the other CPU, within 1.2x of page_pool's "
+                  "recycle path (its ptr_ring)", str(r), r.med >= 1 / 1.2))
     r = ratio(("msgs64", "bufq-batch"), ("msgs64", "pipe"))
     if r:
         t.append(("64 B batch >= 3x pipe msgs/s", str(r), r.med >= 3))
@@ -223,7 +231,8 @@ def table(figs, units, nruns, host=([], [])):
 
 def chart(figs, units, png):
     data = os.path.join(os.path.dirname(png), "benchmarks.dat")
-    sel = [r for r in rows(figs, units) if r[4] in ("ptr_ring-pair", "pipe")]
+    sel = [r for r in rows(figs, units) if r[4] in ("ptr_ring-pair", "pipe")
+           or r[4] == "page_pool" and r[0] in ("kernel single", "kernel twothread")]
     with open(data, "w") as f:
         for i, (fig, unit, impl, _, alt, _, r) in enumerate(sel):
             label = f"{fig} {unit} {impl}/{alt}"
