@@ -639,8 +639,10 @@ static int bufq_bench_producer(void *arg)
 		}
 		if (!pc->impl->push(buf))
 			pc->impl->put(buf);
-		if (time_after(jiffies, pc->deadline))
-			WRITE_ONCE(pc->stop, true);
+		if (time_after(jiffies, pc->deadline)) {
+			/* After the push: the consumer's last pop finds it. */
+			smp_store_release(&pc->stop, true);
+		}
 		cond_resched();
 	}
 	complete(&pc->done[0]);
@@ -651,14 +653,17 @@ static int bufq_bench_consumer(void *arg)
 {
 	struct bufq_bench_pc *pc = arg;
 	void (*put)(void *buf) = pc->impl->put_remote ?: pc->impl->put;
+	bool stop;
 	void *buf;
 
 	for (;;) {
+		/* Before the pop, so that the last one finds all pushed. */
+		stop = smp_load_acquire(&pc->stop);
 		buf = pc->impl->pop();
 		if (buf) {
 			put(buf);
 			pc->count++;
-		} else if (READ_ONCE(pc->stop)) {
+		} else if (stop) {
 			break;
 		}
 		cond_resched();
@@ -710,6 +715,7 @@ enum bufq_bench_fig {
 static int bufq_bench_one(const struct bufq_bench_impl *impl,
 			  enum bufq_bench_fig fig)
 {
+	void *buf;
 	int ret;
 
 	ret = impl->setup();
@@ -732,6 +738,9 @@ static int bufq_bench_one(const struct bufq_bench_impl *impl,
 		ret = bufq_bench_two(impl);
 		break;
 	}
+	/* Nothing left on the FIFO for the next setup to find. */
+	while ((buf = impl->pop()))
+		impl->put(buf);
 	impl->teardown();
 	return ret;
 }
