@@ -76,6 +76,7 @@ host loadavg_before $load0
 host loadavg_after $load1
 host busy_ticks $busy0 $busy1
 host vm_ticks $kids0 $kids1
+host guest_oops $(grep -cE '\] (BUG|WARNING:|Oops)|Call Trace:' "$out/console.log" || true)
 EOT
 say "VM ran $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }') s"
 grep -qx 'BENCH OK' "$out/console.log" || {

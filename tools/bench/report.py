@@ -160,6 +160,10 @@ def host_load(path):
         warn.append(f"WARNING: the host was busy: its load average after the run "
                     f"({after[0]}) exceeds what the VM accounts for ({vm:.2f}) by more "
                     f"than the {free} CPUs the host has beyond the VM's {vcpus} vCPUs.")
+    oops = int(h.get("guest_oops", ["0"])[0])
+    if oops:
+        warn.append(f"WARNING: the guest's kernel log has {oops} BUG, WARNING, Oops or "
+                    f"Call Trace lines (build/bench/console.log): the run is suspect.")
     return lines, warn
 
 
