@@ -1,13 +1,18 @@
 #!/bin/bash
 # `make bench`: boot Debian's stock 6.12 kernel in QEMU (TCG) and run every
-# benchmark $BUFQ_BENCH_RUNS times (default 3) in one boot: bufq_bench.ko
-# (bufq against kernel alternatives) and ubench (/dev/bufq against a pipe
-# and a socketpair). Prints the table of medians and ratios; with
-# --update, also writes docs/benchmarks.md's table and docs/benchmarks.png.
+# benchmark $BUFQ_BENCH_RUNS rounds (default 5) in one boot, the
+# implementations of each figure interleaved: bufq_bench.ko (bufq against
+# kernel alternatives) and ubench (/dev/bufq against a pipe and a
+# socketpair). Records the host's load around the VM run and the CPU time
+# the VM got. Prints the table (min / median / max, ratios of medians and
+# their spread over rounds) with the host's load, warning when the host was
+# busy; with --update, also writes docs/benchmarks.md's table and
+# docs/benchmarks.png.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 out=$ROOT/build/bench
-runs=${BUFQ_BENCH_RUNS:-3}
+runs=${BUFQ_BENCH_RUNS:-5}
+vcpus=2
 
 say() { printf '== %s\n' "$*" >&2; }
 
@@ -41,17 +46,42 @@ cp "$ROOT/tools/bench/bench-init" "$out/stage/init"
 (cd "$out/stage" && find . | cpio -o -H newc -R 0:0 --quiet) |
 	gzip -1 >"$out/initramfs.cpio.gz"
 
+# Host load: /proc/loadavg and the host's busy CPU time (/proc/stat)
+# before and after, and the CPU time the VM got (this shell's reaped
+# children: timeout, which reaps QEMU, and tr).
+busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
+children() { awk '{print $16+$17}' "/proc/$$/stat"; }
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+busy0=$(busy)
+kids0=$(children)
+t0=$(date +%s.%N)
+
 say "booting (log: ${out#"$ROOT"/}/console.log)"
-start=$(date +%s)
-timeout "${BUFQ_TIMEOUT:-1800}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 \
+timeout "${BUFQ_TIMEOUT:-1800}" qemu-system-x86_64 -accel tcg -cpu max -smp $vcpus \
 	-m 1G -nographic -no-reboot -nic none -kernel "$stock/vmlinuz" \
 	-initrd "$out/initramfs.cpio.gz" \
 	-append "console=ttyS0 quiet panic=-1 bufq_bench_runs=$runs" </dev/null |
 	tr -d '\r' >"$out/console.log"
-say "VM ran $(($(date +%s) - start)) s"
+
+t1=$(date +%s.%N)
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
+busy1=$(busy)
+kids1=$(children)
+cat >"$out/host.txt" <<EOT
+host cpus $(grep -c "^cpu[0-9]" /proc/stat)
+host vcpus $vcpus
+host clk_tck $(getconf CLK_TCK)
+host wall $t0 $t1
+host loadavg_before $load0
+host loadavg_after $load1
+host busy_ticks $busy0 $busy1
+host vm_ticks $kids0 $kids1
+host guest_oops $(grep -cE '\] (BUG|WARNING:|Oops)|Call Trace:' "$out/console.log" || true)
+EOT
+say "VM ran $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }') s"
 grep -qx 'BENCH OK' "$out/console.log" || {
 	tail -n 30 "$out/console.log"
 	echo "bench: the guest did not finish its benchmarks"
 	exit 1
 }
-exec python3 "$ROOT/tools/bench/report.py" "$out/console.log" "$@"
+exec python3 "$ROOT/tools/bench/report.py" "$out/console.log" --host "$out/host.txt" "$@"

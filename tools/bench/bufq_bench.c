@@ -2,12 +2,15 @@
 /*
  * bufq_bench - bufq against the queues a kernel developer would use instead
  *
- * Runs at load and prints one line per figure:
+ * Runs at load and prints one line per measurement:
  *   bufq-bench: <test> <impl> <value> <unit>
- * tools/bench/bench.sh collects them from several boots.
+ * tools/bench/bench.sh collects them; tools/bench/report.py pairs the n-th
+ * line of each implementation of a figure as round n.
  *
  * Every implementation does the same cycle on the same number of buffers:
- * take a free buffer, queue it, take it off the queue, free it.
+ * take a free buffer, queue it, take it off the queue, free it. Each figure
+ * is measured $runs rounds, every implementation once per round, so that
+ * what the host does to the VM falls on all of them alike.
  */
 #define pr_fmt(fmt) "bufq-bench: " fmt
 
@@ -21,6 +24,7 @@
 #include <linux/ptr_ring.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
+#include <net/page_pool/helpers.h>
 
 static unsigned int bufq_bench_cycles = 200000;
 module_param_named(cycles, bufq_bench_cycles, uint, 0444);
@@ -30,6 +34,10 @@ static char *bufq_bench_label;
 module_param_named(label, bufq_bench_label, charp, 0444);
 MODULE_PARM_DESC(label,
 		 "only bufq's single-thread figure, printed under this name (tracepoint costs)");
+
+static unsigned int bufq_bench_runs = 1;
+module_param_named(runs, bufq_bench_runs, uint, 0444);
+MODULE_PARM_DESC(runs, "rounds of every figure, the implementations interleaved");
 
 static unsigned int bufq_bench_ms = 1000;
 module_param_named(ms, bufq_bench_ms, uint, 0444);
@@ -45,6 +53,8 @@ struct bufq_bench_impl {
 	void (*teardown)(void);
 	void *(*get)(void);		/* a free buffer, or NULL */
 	void (*put)(void *buf);		/* back to the free pool */
+	/* From another CPU than get()'s, when that differs from put(). */
+	void (*put_remote)(void *buf);
 	bool (*push)(void *buf);	/* onto the FIFO */
 	void *(*pop)(void);		/* off the FIFO, or NULL */
 	/* Bulk variants; NULL where the implementation has none. */
@@ -360,6 +370,74 @@ static unsigned int bufq_bench_ring_pop_bulk(void **bufs, unsigned int n)
 	return ptr_ring_consume_batched_any(&bufq_bench_work_ring, bufs, n);
 }
 
+/*
+ * page_pool, the network stack's recycler, as the free pool, with the
+ * ptr_ring pair's work ring as the FIFO: only the free side differs.
+ *
+ * Its buffers are pages. get() takes from the pool's lockless cache (refilled
+ * from its ptr_ring), which its contract leaves to one context at a time
+ * (a NAPI instance); only one thread allocates here. put() is the recycle of
+ * that context: allow_direct, back into the cache. put_remote() is a put
+ * from another CPU, not in softirq: allow_direct false, through its
+ * ptr_ring under the producer lock with bottom halves off.
+ */
+static struct page_pool *bufq_bench_pp;
+
+static void *bufq_bench_pp_get(void)
+{
+	return page_pool_dev_alloc_pages(bufq_bench_pp);
+}
+
+static void bufq_bench_pp_put(void *buf)
+{
+	page_pool_put_full_page(bufq_bench_pp, buf, true);
+}
+
+static void bufq_bench_pp_put_remote(void *buf)
+{
+	page_pool_put_full_page(bufq_bench_pp, buf, false);
+}
+
+static int bufq_bench_pp_setup(void)
+{
+	struct page_pool_params pp = {
+		.order = 0,
+		.pool_size = 2 * BUFQ_BENCH_NBUF,
+		.nid = NUMA_NO_NODE,
+	};
+	static struct page *pages[BUFQ_BENCH_NBUF];	/* one bench at a time */
+	int i, ret;
+
+	ret = ptr_ring_init(&bufq_bench_work_ring, 2 * BUFQ_BENCH_NBUF,
+			    GFP_KERNEL);
+	if (ret)
+		return ret;
+	bufq_bench_pp = page_pool_create(&pp);
+	if (IS_ERR(bufq_bench_pp)) {
+		ptr_ring_cleanup(&bufq_bench_work_ring, NULL);
+		return PTR_ERR(bufq_bench_pp);
+	}
+	/* Start, like the others, with the buffers already in the pool. */
+	for (i = 0; i < BUFQ_BENCH_NBUF; i++) {
+		pages[i] = bufq_bench_pp_get();
+		if (!pages[i])
+			break;
+	}
+	while (i--)
+		bufq_bench_pp_put(pages[i]);
+	return 0;
+}
+
+static void bufq_bench_pp_teardown(void)
+{
+	struct page *page;
+
+	while ((page = ptr_ring_consume(&bufq_bench_work_ring)))
+		bufq_bench_pp_put(page);
+	ptr_ring_cleanup(&bufq_bench_work_ring, NULL);
+	page_pool_destroy(bufq_bench_pp);
+}
+
 static const struct bufq_bench_impl bufq_bench_impls[] = {
 	{
 		.name = "bufq",
@@ -401,6 +479,15 @@ static const struct bufq_bench_impl bufq_bench_impls[] = {
 		.push = bufq_bench_llist_push, .pop = bufq_bench_llist_pop,
 		.get_bulk = bufq_bench_llist_get_bulk,
 		.put_bulk = bufq_bench_llist_put_bulk,
+	}, {
+		.name = "page_pool",
+		.setup = bufq_bench_pp_setup,
+		.teardown = bufq_bench_pp_teardown,
+		.get = bufq_bench_pp_get, .put = bufq_bench_pp_put,
+		.put_remote = bufq_bench_pp_put_remote,
+		.push = bufq_bench_ring_push, .pop = bufq_bench_ring_pop,
+		.push_bulk = bufq_bench_ring_push_bulk,
+		.pop_bulk = bufq_bench_ring_pop_bulk,
 	},
 };
 
@@ -456,14 +543,13 @@ static int bufq_bench_single(const struct bufq_bench_impl *impl,
 	return ret;
 }
 
-/* Batches of @n; impls without a bulk call loop on the single one. */
-static int bufq_bench_bulk(const struct bufq_bench_impl *impl, unsigned int n)
+/* @rounds batches of @n; impls without a bulk call loop on the single one. */
+static int bufq_bench_bulk_rounds(const struct bufq_bench_impl *impl,
+				  unsigned int n, unsigned int rounds)
 {
 	static void *bufs[256];	/* one bench at a time */
-	unsigned int i, got, rounds = bufq_bench_cycles / n;
-	u64 t0, ns;
+	unsigned int i, got;
 
-	t0 = ktime_get_ns();
 	for (i = 0; i < rounds; i++) {
 		if (impl->get_bulk) {
 			got = impl->get_bulk(bufs, n);
@@ -503,13 +589,34 @@ static int bufq_bench_bulk(const struct bufq_bench_impl *impl, unsigned int n)
 		}
 		cond_resched();
 	}
-	ns = ktime_get_ns() - t0;
-	pr_info("bulk%u %s %llu ps/cycle\n", n, impl->name,
-		div_u64(ns * 1000, (u64)rounds * n));
 	return 0;
 }
 
-/* Two threads on two CPUs: a producer and a consumer. */
+/* Batches of @n, per buffer, after a warm-up of a tenth as many. */
+static int bufq_bench_bulk(const struct bufq_bench_impl *impl, unsigned int n)
+{
+	unsigned int rounds = bufq_bench_cycles / n;
+	u64 t0, ns;
+	int ret;
+
+	ret = bufq_bench_bulk_rounds(impl, n, rounds / 10 + 1);
+	if (ret)
+		return ret;
+	t0 = ktime_get_ns();
+	ret = bufq_bench_bulk_rounds(impl, n, rounds);
+	ns = ktime_get_ns() - t0;
+	if (!ret)
+		pr_info("bulk%u %s %llu ps/cycle\n", n, impl->name,
+			div_u64(ns * 1000, (u64)rounds * n));
+	return ret;
+}
+
+/*
+ * Two threads on two CPUs: a producer on CPU 0 fetches and enqueues, a
+ * consumer on CPU 1 dequeues and reuses: every buffer is reused on the
+ * other CPU than the one that fetched it (put_remote() where the
+ * implementation tells the two apart).
+ */
 struct bufq_bench_pc {
 	const struct bufq_bench_impl *impl;
 	struct completion done[2];
@@ -532,8 +639,10 @@ static int bufq_bench_producer(void *arg)
 		}
 		if (!pc->impl->push(buf))
 			pc->impl->put(buf);
-		if (time_after(jiffies, pc->deadline))
-			WRITE_ONCE(pc->stop, true);
+		if (time_after(jiffies, pc->deadline)) {
+			/* After the push: the consumer's last pop finds it. */
+			smp_store_release(&pc->stop, true);
+		}
 		cond_resched();
 	}
 	complete(&pc->done[0]);
@@ -543,14 +652,18 @@ static int bufq_bench_producer(void *arg)
 static int bufq_bench_consumer(void *arg)
 {
 	struct bufq_bench_pc *pc = arg;
+	void (*put)(void *buf) = pc->impl->put_remote ?: pc->impl->put;
+	bool stop;
 	void *buf;
 
 	for (;;) {
+		/* Before the pop, so that the last one finds all pushed. */
+		stop = smp_load_acquire(&pc->stop);
 		buf = pc->impl->pop();
 		if (buf) {
-			pc->impl->put(buf);
+			put(buf);
 			pc->count++;
-		} else if (READ_ONCE(pc->stop)) {
+		} else if (stop) {
 			break;
 		}
 		cond_resched();
@@ -589,27 +702,88 @@ static int bufq_bench_two(const struct bufq_bench_impl *impl)
 	return 0;
 }
 
-static int bufq_bench_run(const struct bufq_bench_impl *impl)
+enum bufq_bench_fig {
+	BUFQ_BENCH_SINGLE,
+	BUFQ_BENCH_BULK8,
+	BUFQ_BENCH_BULK32,
+	BUFQ_BENCH_BULK256,
+	BUFQ_BENCH_TWO,
+	BUFQ_BENCH_NFIG
+};
+
+/* One measurement of one figure, on a fresh setup of @impl. */
+static int bufq_bench_one(const struct bufq_bench_impl *impl,
+			  enum bufq_bench_fig fig)
 {
-	static const unsigned int batches[] = { 8, 32, 256 };
-	int i, ret;
+	void *buf;
+	int ret;
 
 	ret = impl->setup();
 	if (ret)
 		return ret;
-	if (impl->setup == bufq_bench_bufq_setup) {
-		struct bufq_stats st;
-
-		bufq_get_stats(bufq_bench_q, &st);
-		pr_info("metadata bufq %u bytes/buffer\n", st.overhead);
-	}
-	ret = bufq_bench_single(impl, impl->name, 1);
-	for (i = 0; !ret && i < ARRAY_SIZE(batches); i++)
-		ret = bufq_bench_bulk(impl, batches[i]);
-	if (!ret)
+	switch (fig) {
+	case BUFQ_BENCH_SINGLE:
+		ret = bufq_bench_single(impl, impl->name, 1);
+		break;
+	case BUFQ_BENCH_BULK8:
+		ret = bufq_bench_bulk(impl, 8);
+		break;
+	case BUFQ_BENCH_BULK32:
+		ret = bufq_bench_bulk(impl, 32);
+		break;
+	case BUFQ_BENCH_BULK256:
+		ret = bufq_bench_bulk(impl, 256);
+		break;
+	default:
 		ret = bufq_bench_two(impl);
+		break;
+	}
+	/* Nothing left on the FIFO for the next setup to find. */
+	while ((buf = impl->pop()))
+		impl->put(buf);
 	impl->teardown();
 	return ret;
+}
+
+/*
+ * Every figure, $runs rounds of every implementation: round r starts at
+ * the r-th implementation, so none always runs first or after the same one.
+ */
+static int bufq_bench_figures(void)
+{
+	const unsigned int n = ARRAY_SIZE(bufq_bench_impls);
+	const struct bufq_bench_impl *impl;
+	unsigned int fig, r, k;
+	int ret;
+
+	for (fig = 0; fig < BUFQ_BENCH_NFIG; fig++) {
+		for (r = 0; r < bufq_bench_runs; r++) {
+			for (k = 0; k < n; k++) {
+				impl = &bufq_bench_impls[(r + k) % n];
+				ret = bufq_bench_one(impl, fig);
+				if (ret) {
+					pr_err("%s failed: %d\n", impl->name,
+					       ret);
+					return ret;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+static int bufq_bench_metadata(void)
+{
+	struct bufq_stats st;
+	int ret;
+
+	ret = bufq_bench_bufq_setup();
+	if (ret)
+		return ret;
+	bufq_get_stats(bufq_bench_q, &st);
+	pr_info("metadata bufq %u bytes/buffer\n", st.overhead);
+	bufq_bench_bufq_teardown();
+	return 0;
 }
 
 /* What a buffer really costs: all the queue's memory over its buffers. */
@@ -714,7 +888,8 @@ static int bufq_bench_labelled(void)
 
 static int __init bufq_bench_init(void)
 {
-	int i, ret;
+	unsigned int r;
+	int ret;
 
 	if (bufq_bench_label) {
 		ret = bufq_bench_labelled();
@@ -723,19 +898,17 @@ static int __init bufq_bench_init(void)
 		return ret;
 	}
 
-	ret = bufq_bench_memory();
+	ret = bufq_bench_metadata();
+	for (r = 0; !ret && r < bufq_bench_runs; r++)
+		ret = bufq_bench_memory();
 	if (ret) {
 		pr_err("memory and timers failed: %d\n", ret);
 		return ret;
 	}
 
-	for (i = 0; i < ARRAY_SIZE(bufq_bench_impls); i++) {
-		ret = bufq_bench_run(&bufq_bench_impls[i]);
-		if (ret) {
-			pr_err("%s failed: %d\n", bufq_bench_impls[i].name, ret);
-			return ret;
-		}
-	}
+	ret = bufq_bench_figures();
+	if (ret)
+		return ret;
 	pr_info("done\n");
 	return 0;
 }

@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
-"""Turn a `make bench` console log into the table of medians and ratios.
+"""Turn a `make bench` console log into the table of figures and ratios.
 
-Usage: report.py CONSOLE_LOG [--update]
-With --update, also rewrite the table in docs/benchmarks.md (between its
-BEGIN/END markers) and draw docs/benchmarks.png with gnuplot.
+Usage: report.py CONSOLE_LOG [--host HOST_FILE] [--update]
+Every figure is min / median / max over the rounds of one boot; a ratio is
+bufq's median over the alternative's, with the least and greatest ratio of
+the rounds (the n-th measurement of each implementation of a figure is
+round n: bench-init and bufq_bench.ko interleave them so). HOST_FILE (from
+bench.sh) holds the host's load around the VM run; the table says how busy
+the host was and warns when it was too busy. With --update, also rewrite
+the table in docs/benchmarks.md (between its BEGIN/END markers) and draw
+docs/benchmarks.png with gnuplot.
 """
 import os
 import statistics
@@ -13,10 +19,12 @@ from collections import defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BEGIN, END = "<!-- BEGIN bench table -->", "<!-- END bench table -->"
+KALTS = ["ptr_ring-pair", "page_pool", "kmalloc+list", "mempool+list", "kmem_cache+llist"]
+KTESTS = ["single", "bulk8", "bulk32", "bulk256", "twothread"]
 
 
 def parse(path):
-    """figures[(test, impl)] = [value per run]; units[test] = unit."""
+    """figs[(test, impl)] = [value per round, in order]; units[test] = unit."""
     figs, units = defaultdict(list), {}
     for line in open(path, errors="replace"):
         w = line.split()
@@ -32,151 +40,251 @@ def parse(path):
                                   ("sys", w[5], "syscalls/msg")):
                 figs[(f"{name}{size}", t)].append(float(v))
                 units[f"{name}{size}"] = unit
-    return {k: statistics.median(v) for k, v in figs.items()}, units, figs
+    return figs, units
 
 
-def rows(med, units):
-    """(figure, unit, bufq impl, bufq value, alternative, its value, ratio)."""
+class Ratio:
+    """bufq ÷ alternative: of the medians, and its range over the rounds."""
+
+    def __init__(self, b, a):
+        self.med = statistics.median(b) / statistics.median(a)
+        per = [x / y for x, y in zip(b, a) if y]
+        self.lo, self.hi = (min(per), max(per)) if per else (self.med, self.med)
+
+    def spread(self):
+        return f"{self.lo:.2f}–{self.hi:.2f}"
+
+    def __str__(self):
+        return f"{self.med:.2f}x (rounds {self.spread()})"
+
+
+def rows(figs, units):
+    """(figure, unit, bufq impl, its values, alternative, its values, Ratio)."""
     out = []
-    kalts = ["ptr_ring-pair", "kmalloc+list", "mempool+list", "kmem_cache+llist"]
-    for test in ["single", "bulk8", "bulk32", "bulk256", "twothread"]:
-        for alt in kalts:
-            if (test, "bufq") in med and (test, alt) in med:
-                b, a = med[(test, "bufq")], med[(test, alt)]
-                out.append((f"kernel {test}", units[test], "bufq", b, alt, a, b / a))
+    for test in KTESTS:
+        for alt in KALTS:
+            if (test, "bufq") in figs and (test, alt) in figs:
+                b, a = figs[(test, "bufq")], figs[(test, alt)]
+                out.append((f"kernel {test}", units[test], "bufq", b, alt, a, Ratio(b, a)))
     for size in (64, 4096, 65536):
         for name in ("msgs", "MBps"):
             key = f"{name}{size}"
             for mode in ("bufq-rw", "bufq-mmap", "bufq-batch"):
                 for alt in ("pipe", "seqpacket"):
-                    if (key, mode) in med and (key, alt) in med:
-                        b, a = med[(key, mode)], med[(key, alt)]
+                    if (key, mode) in figs and (key, alt) in figs:
+                        b, a = figs[(key, mode)], figs[(key, alt)]
                         out.append((f"user {size} B", units[key], mode, b, alt, a,
-                                    b / a))
+                                    Ratio(b, a)))
     return out
 
 
-def targets(med):
-    """(target, measured, met?)."""
+def targets(figs):
+    """(target, measured, met?); met on the ratio of medians."""
     t = []
+    med = {k: statistics.median(v) for k, v in figs.items()}
 
-    def get(k):
-        return med.get(k)
-    s, r = get(("single", "bufq")), get(("single", "ptr_ring-pair"))
-    if s and r:
-        t.append(("single cycle <= ptr_ring pair", f"{s / r:.2f}x", s <= r))
-    b = get(("bulk32", "bufq"))
+    def ratio(x, y):
+        if x in figs and y in figs:
+            return Ratio(figs[x], figs[y])
+        return None
+
+    r = ratio(("single", "bufq"), ("single", "ptr_ring-pair"))
+    if r:
+        t.append(("single cycle <= ptr_ring pair", str(r), r.med <= 1))
+    s, b = med.get(("single", "bufq")), med.get(("bulk32", "bufq"))
     if s and b:
         t.append(("bulk-32 cycle <= 0.3x single", f"{b / s:.2f}x", b <= 0.3 * s))
-    m, p = get(("msgs64", "bufq-batch")), get(("msgs64", "pipe"))
-    if m and p:
-        t.append(("64 B batch >= 3x pipe msgs/s", f"{m / p:.2f}x", m >= 3 * p))
-    m, p = get(("MBps65536", "bufq-mmap")), get(("MBps65536", "pipe"))
-    if m and p:
-        t.append(("64 KiB mmap >= 2x pipe MB/s", f"{m / p:.2f}x", m >= 2 * p))
-    sc = [get((f"sys{z}", "bufq-batch")) for z in (64, 4096, 65536)]
+    r = ratio(("twothread", "bufq"), ("twothread", "ptr_ring-pair"))
+    if r:
+        t.append(("two threads >= 1.0x ptr_ring pair (buffers/s)", str(r), r.med >= 1))
+    r = ratio(("single", "bufq"), ("single", "page_pool"))
+    if r:
+        t.append(("single cycle within 1.2x of page_pool's recycle path "
+                  "(its cache, allow_direct)", str(r), r.med <= 1.2))
+    r = ratio(("twothread", "bufq"), ("twothread", "page_pool"))
+    if r:
+        t.append(("two threads, reused on the other CPU, within 1.2x of page_pool's "
+                  "recycle path (its ptr_ring)", str(r), r.med >= 1 / 1.2))
+    r = ratio(("msgs64", "bufq-batch"), ("msgs64", "pipe"))
+    if r:
+        t.append(("64 B batch >= 3x pipe msgs/s", str(r), r.med >= 3))
+    r = ratio(("MBps65536", "bufq-mmap"), ("MBps65536", "pipe"))
+    if r:
+        t.append(("64 KiB mmap >= 2x pipe MB/s", str(r), r.med >= 2))
+    sc = [med.get((f"sys{z}", "bufq-batch")) for z in (64, 4096, 65536)]
     if all(sc):
         t.append(("batch <= 0.05 syscalls/msg", f"{max(sc):.3f}", max(sc) <= 0.05))
-    out, off = get(("single", "bufq-notrace")), get(("single", "bufq-trace-off"))
-    if out and off:
+    r = ratio(("single", "bufq-trace-off"), ("single", "bufq-notrace"))
+    if r:
         t.append(("trace events off: single cycle <= 1.05x compiled out",
-                  f"{off / out:.3f}x", off <= 1.05 * out))
-    md = get(("metadata", "bufq"))
+                  f"{r.med:.3f}x (rounds {r.lo:.3f}–{r.hi:.3f})", r.med <= 1.05))
+    md = med.get(("metadata", "bufq"))
     if md:
         t.append(("metadata <= 64 B/buffer", f"{md:.0f} B", md <= 64))
     return t
+
+
+def host_load(path):
+    """(lines describing the host's load, warnings) from bench.sh's file."""
+    h = {}
+    try:
+        for line in open(path):
+            w = line.split()
+            if len(w) >= 3 and w[0] == "host":
+                h[w[1]] = w[2:]
+    except OSError:
+        return [], []
+    try:
+        cpus, vcpus = int(h["cpus"][0]), int(h["vcpus"][0])
+        tck = float(h["clk_tck"][0])
+        wall = float(h["wall"][1]) - float(h["wall"][0])
+        busy = (float(h["busy_ticks"][1]) - float(h["busy_ticks"][0])) / tck / wall
+        vm = (float(h["vm_ticks"][1]) - float(h["vm_ticks"][0])) / tck / wall
+        before, after = h["loadavg_before"], h["loadavg_after"]
+    except (KeyError, IndexError, ValueError, ZeroDivisionError):
+        return ["Host load: not recorded."], []
+    others = max(0.0, busy - vm)
+    free = max(0, cpus - vcpus)
+    lines = [f"Host: {cpus} CPUs, the VM {vcpus} vCPUs, {wall:.0f} s. "
+             f"Load average (1, 5, 15 min) before the VM run {' '.join(before)}, "
+             f"after {' '.join(after)}. "
+             f"The VM got {vm:.2f} CPUs on average ({vm / vcpus:.0%} of its vCPUs; "
+             f"an idle vCPU takes none); other processes took {others:.2f} CPUs."]
+    warn = []
+    if others > free + 0.25:
+        warn.append(f"WARNING: the host was busy: other processes took {others:.2f} "
+                    f"CPUs on average while the VM ran, more than the {free} the host "
+                    f"has beyond the VM's {vcpus} vCPUs: figures are slowed "
+                    f"unevenly; trust only ratios whose rounds agree.")
+    if float(after[0]) - vm > free + 0.5:
+        warn.append(f"WARNING: the host was busy: its load average after the run "
+                    f"({after[0]}) exceeds what the VM accounts for ({vm:.2f}) by more "
+                    f"than the {free} CPUs the host has beyond the VM's {vcpus} vCPUs.")
+    oops = int(h.get("guest_oops", ["0"])[0])
+    if oops:
+        warn.append(f"WARNING: the guest's kernel log has {oops} BUG, WARNING, Oops or "
+                    f"Call Trace lines (build/bench/console.log): the run is suspect.")
+    return lines, warn
 
 
 def fmt(v):
     return f"{v:.3f}" if v < 10 else f"{v:,.0f}"
 
 
-def table(med, units, nruns):
-    lines = [f"Medians of {nruns} runs in one boot. Kernel cycle figures are "
-             "picoseconds per cycle (lower is better); the others are rates "
-             "(higher is better), except syscalls/msg.", "",
-             "| figure | unit | bufq | median | alternative | median | bufq ÷ alt |",
-             "|---|---|---|---:|---|---:|---:|"]
-    for f, unit, impl, b, alt, a, ratio in rows(med, units):
-        lines.append(f"| {f} | {unit} | {impl} | {fmt(b)} | {alt} | {fmt(a)} | "
-                     f"{ratio:.2f} |")
+def mmm(v):
+    """min / median / max."""
+    return f"{fmt(min(v))} / **{fmt(statistics.median(v))}** / {fmt(max(v))}"
+
+
+def table(figs, units, nruns, host=([], [])):
+    lines = []
+    hl, warn = host
+    if hl or warn:
+        lines += hl + [""] + [w + "  " for w in warn] + ([""] if warn else [])
+    lines += [f"Min / **median** / max of {nruns} rounds in one boot, the "
+              "implementations of each figure interleaved. Kernel cycle figures are "
+              "picoseconds per cycle (lower is better); the others are rates "
+              "(higher is better), except syscalls/msg. bufq ÷ alt is the ratio of "
+              "the medians; rounds, the least and greatest ratio within one round.",
+              "",
+              "| figure | unit | bufq | min / median / max | alternative | "
+              "min / median / max | bufq ÷ alt | rounds |",
+              "|---|---|---|---:|---|---:|---:|---:|"]
+    for f, unit, impl, b, alt, a, r in rows(figs, units):
+        lines.append(f"| {f} | {unit} | {impl} | {mmm(b)} | {alt} | {mmm(a)} | "
+                     f"{r.med:.2f} | {r.spread()} |")
+    med = {k: statistics.median(v) for k, v in figs.items()}
     lines += ["", "| syscalls per message | 64 B | 4 KiB | 64 KiB |", "|---|---:|---:|---:|"]
     for t in ("pipe", "seqpacket", "bufq-rw", "bufq-mmap", "bufq-batch"):
         v = [med.get((f"sys{z}", t)) for z in (64, 4096, 65536)]
         if all(x is not None for x in v):
             lines.append(f"| {t} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
-    lines += ["", "| memory and lifetime | bufq |", "|---|---:|"]
+    lines += ["", "| memory and lifetime | bufq (min / median / max) |", "|---|---:|"]
     for size in (64, 4096, 65536):
-        v = med.get((f"footprint{size}", "bufq"))
-        if v is not None:
-            lines.append(f"| bytes per {size} B buffer (footprint) | {v:,.0f} |")
+        v = figs.get((f"footprint{size}", "bufq"))
+        if v:
+            lines.append(f"| bytes per {size} B buffer (footprint) | "
+                         f"{statistics.median(v):,.0f} |")
     for n in (100, 10000):
-        v = med.get((f"expiry{n}", "bufq"))
-        if v is not None:
+        v = figs.get((f"expiry{n}", "bufq"))
+        if v:
             lines.append(f"| longest timer expiry, {n} queued (half timed) | "
-                         f"{v / 1000:,.1f} µs |")
+                         f"{min(v) / 1000:,.1f} / {statistics.median(v) / 1000:,.1f} / "
+                         f"{max(v) / 1000:,.1f} µs |")
     for what in ("bufq", "pipe"):
-        v = med.get(("open", what))
-        if v is not None:
+        v = figs.get(("open", what))
+        if v:
             label = ("open + CONFIGURE + close of /dev/bufq" if what == "bufq"
                      else "pipe() + close")
-            lines.append(f"| {label} | {v:,.0f} /s |")
-    tp = [med.get(("single", f"bufq-{k}")) for k in ("notrace", "trace-off", "trace-on")]
+            lines.append(f"| {label} | {min(v):,.0f} / {statistics.median(v):,.0f} / "
+                         f"{max(v):,.0f} per s |")
+    tp = [figs.get(("single", f"bufq-{k}")) for k in ("notrace", "trace-off", "trace-on")]
     if all(tp):
         out, off, on = tp
+        mo, mf, mn = (statistics.median(v) for v in tp)
         lines += ["", "| bufq single cycle, ps | events compiled out | compiled in, off | "
                   "on (all, to the ring buffer) | off ÷ out | on − off |",
                   "|---|---:|---:|---:|---:|---:|",
-                  f"| median | {fmt(out)} | {fmt(off)} | {fmt(on)} | {off / out:.3f} | "
-                  f"{fmt(on - off)} |"]
+                  f"| min / **median** / max | {mmm(out)} | {mmm(off)} | {mmm(on)} | "
+                  f"{mf / mo:.3f} | {fmt(mn - mf)} |"]
     lines += ["", "| target | measured | met |", "|---|---|---|"]
-    for name, got, ok in targets(med):
+    for name, got, ok in targets(figs):
         lines.append(f"| {name} | {got} | {'yes' if ok else '**no**'} |")
     return "\n".join(lines)
 
 
-def chart(med, units, png):
+def chart(figs, units, png):
     data = os.path.join(os.path.dirname(png), "benchmarks.dat")
-    sel = [r for r in rows(med, units)
-           if r[4] in ("ptr_ring-pair", "pipe") and r[0] != "kernel twothread"
-           or r[0] == "kernel twothread" and r[4] == "ptr_ring-pair"]
+    sel = [r for r in rows(figs, units) if r[4] in ("ptr_ring-pair", "pipe")
+           or r[4] == "page_pool" and r[0] in ("kernel single", "kernel twothread")]
     with open(data, "w") as f:
-        for i, (fig, unit, impl, _, alt, _, ratio) in enumerate(sel):
+        for i, (fig, unit, impl, _, alt, _, r) in enumerate(sel):
             label = f"{fig} {unit} {impl}/{alt}"
-            f.write(f'{i} {ratio:.4f} "{label}"\n')
+            f.write(f'{i} {r.med:.4f} "{label}" {r.lo:.4f} {r.hi:.4f}\n')
     script = f"""
 set terminal pngcairo size 1400,800 font ",9"
 set bmargin 16
 set output "{png}"
-set title "bufq ÷ alternative, one make bench run under QEMU TCG (higher is better for rates, lower for kernel ps/cycle)"
+set title "bufq ÷ alternative, one make bench run under QEMU TCG (higher is better for rates, lower for kernel ps/cycle); bars: ratio of medians, whiskers: least and greatest ratio of a round"
 set style fill solid 0.6
 set boxwidth 0.7
 set logscale y 2
-set yrange [0.25:8]
+set yrange [0.125:16]
 set ylabel "ratio"
 set xtics rotate by -60 scale 0
 set grid ytics
 unset key
-plot "{data}" using 1:2:xtic(3) with boxes lc rgb "#3060a0", 1 with lines lc rgb "red" lw 2
+plot "{data}" using 1:2:xtic(3) with boxes lc rgb "#3060a0", \\
+     "{data}" using 1:2:4:5 with yerrorbars pt 0 lc rgb "black", \\
+     1 with lines lc rgb "red" lw 2
 """
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
 
 
 def main():
-    med, units, figs = parse(sys.argv[1])
-    if not med:
+    args = sys.argv[1:]
+    host = ([], [])
+    if "--host" in args:
+        i = args.index("--host")
+        host = host_load(args[i + 1])
+        del args[i:i + 2]
+    figs, units = parse(args[0])
+    if not figs:
         sys.exit("report.py: no figures in the log")
     nruns = max(len(v) for v in figs.values())
-    text = table(med, units, nruns)
+    text = table(figs, units, nruns, host)
     print(text)
-    if "--update" in sys.argv:
+    if "--update" in args:
         doc = os.path.join(ROOT, "docs", "benchmarks.md")
         body = open(doc).read()
         a, b = body.index(BEGIN) + len(BEGIN), body.index(END)
         open(doc, "w").write(body[:a] + "\n" + text + "\n" + body[b:])
-        chart(med, units, os.path.join(ROOT, "docs", "benchmarks.png"))
-    missed = [t for t in targets(med) if not t[2]]
-    print(f"\n{len(targets(med)) - len(missed)} of {len(targets(med))} targets met")
+        chart(figs, units, os.path.join(ROOT, "docs", "benchmarks.png"))
+    t = targets(figs)
+    missed = [x for x in t if not x[2]]
+    print(f"\n{len(t) - len(missed)} of {len(t)} targets met")
+    for w in host[1]:
+        print(w)
 
 
 if __name__ == "__main__":
