@@ -184,6 +184,7 @@ static bool bufq_ctx_atomic(void)
  */
 static void bufq_wake_poll(struct bufq *q)
 {
+	/* Ordered by the caller's lock: see above. */
 	if (!waitqueue_active(&q->poll_wait))
 		return;
 	if (!bufq_ctx_atomic()) {
@@ -238,7 +239,10 @@ static void bufq_free_now(struct bufq *q, struct llist_node *list)
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	if (release)
 		bufq_release(q);
-	/* Room to grow is EPOLLOUT too. Not hard IRQ: see the callers. */
+	/*
+	 * Room to grow is EPOLLOUT too. Not hard IRQ: see the callers. The
+	 * test is ordered by free_lock, as in bufq_wake_poll().
+	 */
 	else if (!dead && waitqueue_active(&q->poll_wait))
 		wake_up(&q->poll_wait);
 }
