@@ -757,6 +757,21 @@ static __always_inline int bufq_take(struct bufq *q, struct bufq_buf **bp)
 	return 0;
 }
 
+/* Take a free buffer for the caller; counts no failure. */
+static __always_inline int bufq_take_free_buf(struct bufq *q, void **buf,
+					      void **ctx)
+{
+	struct bufq_buf *b;
+	int ret = bufq_take(q, &b);
+
+	if (ret)
+		return ret;
+	*buf = b->data;
+	if (ctx)
+		*ctx = bufq_ctx_of(q, b);
+	return 0;
+}
+
 /**
  * bufq_fetch - take a free buffer
  * @q: the queue
@@ -775,19 +790,11 @@ static __always_inline int bufq_take(struct bufq *q, struct bufq_buf **bp)
  */
 int bufq_fetch(struct bufq *q, void **buf, void **ctx)
 {
-	struct bufq_buf *b;
-	int ret;
+	int ret = bufq_take_free_buf(q, buf, ctx);
 
-	ret = bufq_take(q, &b);
-	if (ret) {
-		if (ret != -ESHUTDOWN)
-			bufq_count_failure(q, ret);
-		return ret;
-	}
-	*buf = b->data;
-	if (ctx)
-		*ctx = bufq_ctx_of(q, b);
-	return 0;
+	if (ret && ret != -ESHUTDOWN)
+		bufq_count_failure(q, ret);
+	return ret;
 }
 EXPORT_SYMBOL_GPL(bufq_fetch);
 
@@ -988,19 +995,6 @@ static bool bufq_dequeueable(struct bufq *q)
 	ret = q->nr_queued || READ_ONCE(q->dead);
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return ret;
-}
-
-static int bufq_take_free_buf(struct bufq *q, void **buf, void **ctx)
-{
-	struct bufq_buf *b;
-	int ret = bufq_take(q, &b);
-
-	if (ret)
-		return ret;
-	*buf = b->data;
-	if (ctx)
-		*ctx = bufq_ctx_of(q, b);
-	return 0;
 }
 
 /* One side of the queue, as the *_wait() calls see it. */

@@ -13,18 +13,7 @@ version=$(cat "$ROOT/VERSION")
 say() { printf '== %s\n' "$*" >&2; }
 
 pkgs=(dpkg-dev debhelper dh-dkms lintian gcc make libc6-dev)
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' ||
-		missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	say "installing ${missing[*]}"
-	sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
-	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -q >&2
-	$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-fi
+"$ROOT/tools/vm/deps.sh" "${pkgs[@]}"
 
 rm -rf "$out" && mkdir -p "$out"
 src=$out/bufq-$version

@@ -22,17 +22,7 @@ version=$(cat "$ROOT/VERSION")
 
 if [ "${1:-}" != --inside ]; then
 	pkgs=(dkms openssl kmod gcc-12 make libc6-dev libelf1 libssl3)
-	missing=()
-	for p in "${pkgs[@]}"; do
-		dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' ||
-			missing+=("$p")
-	done
-	if [ ${#missing[@]} -gt 0 ]; then
-		echo "dkms-test: installing ${missing[*]}" >&2
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -q >&2
-		apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-	fi
+	"$ROOT/tools/vm/deps.sh" "${pkgs[@]}"
 	rm -rf "$out" && mkdir -p "$out/modules" "$out/dkms" "$out/src" "$out/conf.d"
 	# The sources as bufq-dkms ships them.
 	make -s -C "$ROOT" DESTDIR="$out" install-dkms-src

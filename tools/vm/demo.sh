@@ -33,18 +33,7 @@ pkgs=(
 	qemu-system-x86 busybox-static cpio gzip gcc gcc-12 make libc6-dev
 	pahole libelf1 libssl3 zlib1g
 )
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' ||
-		missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	say "installing ${missing[*]}"
-	sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
-	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -q >&2
-	$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-fi
+"$ROOT/tools/vm/deps.sh" "${pkgs[@]}"
 
 stock=$("$ROOT/tools/vm/stock.sh" "$series" "$flavour")
 release=$(cat "$stock/release")

@@ -1,8 +1,11 @@
 #!/bin/bash
-# Install the Debian packages the VM harness needs; apt runs only when
+# Install the Debian packages the VM harness needs, or those given as
+# arguments (tools/deb.sh, dkms-test.sh, demo.sh); apt runs only when
 # something is missing, so a warm machine pays one dpkg-query.
+# Usage: deps.sh [PACKAGE...]
 set -euo pipefail
-pkgs=(
+pkgs=("$@")
+[ $# -gt 0 ] || pkgs=(
 	qemu-system-x86 linux-source-6.12 busybox-static
 	gcc make libc6-dev binutils bc bison flex libelf-dev libssl-dev
 	cpio gzip xz-utils kmod dwarves python3 perl sparse
