@@ -49,10 +49,14 @@
 #include <linux/types.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
+#include <uapi/linux/bufq.h>
 
 struct bufq;
 struct bufq_buf;
+struct bufq_slot;
+struct file;
 struct mem_cgroup;
+struct module;
 struct page;
 struct scatterlist;
 
@@ -137,6 +141,14 @@ typedef enum bufq_enum_action (*bufq_enum_fn)(struct bufq *q, void *buf,
  * @account: charge all the queue's memory, growth included and whatever
  *	context it happens in, to the memory cgroup of the task that creates
  *	the queue
+ * @mappable: data areas user space can map, for bufq_file_attach(). Every
+ *	buffer gets an index below the cap (@buffer_count, or @max_buffers
+ *	with @lookaside, which must then not be 0) and a data area of whole
+ *	pages of its own, PAGE_ALIGN(@buffer_size) bytes, bound to that
+ *	index. The data areas of all indices are made at creation and live
+ *	as long as the queue: lookaside growth and shrink make and free
+ *	headers only, so a mapping never loses its memory. A buffer's
+ *	content survives reuse.
  * @gfp: mask for allocations after creation (lookaside growth); 0 means
  *	GFP_ATOMIC. Use a sleeping mask only if every fetch may sleep.
  * @reuse_cleanup: optional, see &bufq_cleanup_fn
@@ -151,6 +163,7 @@ struct bufq_config {
 	bool lookaside;
 	bool with_timer;
 	bool account;
+	bool mappable;
 	gfp_t gfp;
 	bufq_cleanup_fn reuse_cleanup;
 	void *priv;
@@ -244,6 +257,7 @@ struct bufq {
 	bool lookaside;
 	bool with_timer;
 	bool paged;			/* data areas are pages of their own */
+	bool mappable;			/* paged, data bound to an index */
 	bool allocated;			/* by bufq_create(): freed by bufq */
 	bufq_cleanup_fn reuse_cleanup;
 	void *priv;
@@ -258,6 +272,11 @@ struct bufq {
 	raw_spinlock_t mem_lock;
 	struct list_head partial;
 	unsigned long mem_bytes;
+	/* Mappable queues: the data area and buffer of each index. */
+	struct bufq_slot *slots;
+	unsigned int nr_slots;
+	unsigned int *free_slots;	/* unbound indices, under mem_lock */
+	unsigned int nr_free_slots;
 
 	/* Producer side: free buffers, a stack of buffer_count slots. */
 	raw_spinlock_t free_lock ____cacheline_aligned_in_smp;
@@ -309,6 +328,9 @@ unsigned int bufq_enqueue_bulk(struct bufq *q, void **bufs, unsigned int n);
 unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n);
 unsigned int bufq_reuse_bulk(struct bufq *q, void **bufs, unsigned int n);
 
+int bufq_set_payload(struct bufq *q, void *buf, unsigned int len);
+unsigned int bufq_payload(struct bufq *q, void *buf);
+
 unsigned int bufq_count(struct bufq *q);
 void *bufq_context(struct bufq *q, void *buf);
 void bufq_desc(struct bufq *q, void *buf, struct bufq_desc *desc);
@@ -317,6 +339,24 @@ void bufq_enumerate(struct bufq *q, bufq_enum_fn fn, void *arg,
 		    void **buf, void **ctx);
 void bufq_get_stats(struct bufq *q, struct bufq_stats *st);
 __poll_t bufq_poll(struct bufq *q, struct file *file, poll_table *pt);
+
+/**
+ * struct bufq_file_config - what user space may do with a driver's queue
+ * @ops: the operations the file allows, a mask of &enum bufq_ops from
+ *	<uapi/linux/bufq.h>; the others fail with EPERM. Capture (the
+ *	driver produces): BUFQ_OPS_DEQUEUE | BUFQ_OPS_REUSE. Playback (the
+ *	driver consumes): BUFQ_OPS_FETCH | BUFQ_OPS_ENQUEUE | BUFQ_OPS_REUSE.
+ * @owner: the module the queue belongs to (THIS_MODULE): held while the
+ *	file is open, so that the driver's callbacks and its queue outlive
+ *	every file and mapping
+ */
+struct bufq_file_config {
+	unsigned int ops;
+	struct module *owner;
+};
+
+int bufq_file_attach(struct file *file, struct bufq *q,
+		     const struct bufq_file_config *cfg);
 
 /**
  * bufq_priv - the client's pointer from the configuration

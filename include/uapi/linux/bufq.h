@@ -77,6 +77,31 @@
  * by another thread during the call can make such a call take a buffer
  * briefly; it is then put back where it was.
  *
+ * Driver files. A driver that owns a queue can give it to user space with
+ * the same interface: the file of its device node, once opened, is that
+ * queue (bufq_file_attach() in the kernel). Such a file is configured from
+ * the start (CONFIGURE fails with EBUSY), its buffers are the driver's own,
+ * mapped in place, and the driver decides which operations it allows
+ * (INFO's out_ops; &enum bufq_ops): the others fail with EPERM, in BATCH
+ * records too, and so do read() without BUFQ_OPS_DEQUEUE and write()
+ * without BUFQ_OPS_FETCH and BUFQ_OPS_ENQUEUE. poll() reports EPOLLIN
+ * only if DEQUEUE is allowed and EPOLLOUT only if FETCH is. If the driver
+ * tears the queue down while the file is open, FETCH, DEQUEUE, read() and
+ * write() fail with ENODEV and poll() reports EPOLLHUP; the mapping and the
+ * buffers user space holds stay valid until the file is released.
+ *
+ * Holders. The kernel knows which buffers user space holds, and through
+ * which file and process: a buffer held by user space can only be handed
+ * in through the file it was taken from (by any process that shares that
+ * file), and one that user space does not hold, whether free, queued or
+ * held by the kernel, is refused with EBADSLT. When a process closes the
+ * last descriptor it has for a file (by close() or by exiting, SIGKILL
+ * included), the buffers it took through that file and still holds go
+ * back to the free list, as by REUSE; a dequeued message it held is then
+ * gone. INFO's out_reclaimed counts them. A buffer taken by a call still
+ * running in another thread when that last close happens stays held until
+ * the file is released.
+ *
  * The device node is mode 0600. Module parameters bound each queue:
  * max_buffer_size (bytes per buffer), max_buffers (buffers per queue, also
  * the cap of a lookaside queue configured with max_buffers 0) and
@@ -97,7 +122,7 @@
  *
  * The checks come in this order: the ioctl number (ENOTTY); the size and
  * the bytes of the struct (EFAULT, EINVAL, E2BIG); configuration (EBADFD);
- * the open mode (EBADF); writability of the reply for FETCH, DEQUEUE and
+ * the driver's permission (EPERM); the open mode (EBADF); writability of the reply for FETCH, DEQUEUE and
  * BATCH (EFAULT); then the command's own. Before CONFIGURE, a bad pointer
  * or size thus still gives EFAULT, EINVAL or E2BIG, not EBADFD.
  *
@@ -114,6 +139,8 @@
  *  - EOVERFLOW: arithmetic on the given values overflowed.
  *  - EBADFD: the queue is not configured (any command but CONFIGURE).
  *  - EBADF: the file was not opened for the access the command needs.
+ *  - EPERM: the driver does not allow the command on this file (INFO's
+ *    out_ops).
  */
 
 #define BUFQ_TYPE 0xBF
@@ -129,6 +156,28 @@ enum {
 	BUFQ_CMD_FLUSH = 0x86,
 	BUFQ_CMD_BATCH = 0x87,
 };
+
+/**
+ * enum bufq_ops - operations a file allows, in &struct bufq_info out_ops
+ * @BUFQ_OPS_FETCH: FETCH (and, with ENQUEUE, write())
+ * @BUFQ_OPS_ENQUEUE: ENQUEUE
+ * @BUFQ_OPS_DEQUEUE: DEQUEUE (and read(), which also reuses)
+ * @BUFQ_OPS_REUSE: REUSE
+ * @BUFQ_OPS_FLUSH: FLUSH
+ *
+ * A /dev/bufq file allows them all; a driver's file those its driver
+ * chose. INFO, mmap() and poll() are always allowed.
+ */
+enum bufq_ops {
+	BUFQ_OPS_FETCH = 1 << 0,
+	BUFQ_OPS_ENQUEUE = 1 << 1,
+	BUFQ_OPS_DEQUEUE = 1 << 2,
+	BUFQ_OPS_REUSE = 1 << 3,
+	BUFQ_OPS_FLUSH = 1 << 4,
+};
+
+#define BUFQ_OPS_ALL (BUFQ_OPS_FETCH | BUFQ_OPS_ENQUEUE | BUFQ_OPS_DEQUEUE | \
+		      BUFQ_OPS_REUSE | BUFQ_OPS_FLUSH)
 
 /**
  * enum bufq_configure_flags - flags of &struct bufq_configure
@@ -200,6 +249,10 @@ struct bufq_configure {
  * @out_mmap_size: bytes of the mapping: out_max_buffers * out_stride
  * @out_grown: buffers made by lookaside since configuration
  * @out_fetch_failed: fetches that found no buffer
+ * @out_ops: the operations this file allows, &enum bufq_ops
+ * @__reserved: must be 0
+ * @out_reclaimed: buffers given back because the process holding them
+ *	closed its last descriptor for this file (see "Holders")
  *
  * Read the configuration, the memory layout and the queue's counters. The
  * counters are a snapshot taken without stopping the queue.
@@ -224,6 +277,9 @@ struct bufq_info {
 	__aligned_u64 out_mmap_size;
 	__aligned_u64 out_grown;
 	__aligned_u64 out_fetch_failed;
+	__u32 out_ops;
+	__u32 __reserved;
+	__aligned_u64 out_reclaimed;
 };
 
 #define BUFQ_IOCTL_INFO _IO(BUFQ_TYPE, BUFQ_CMD_INFO)
@@ -245,6 +301,7 @@ struct bufq_info {
  *    restarts instead).
  *  - ENOMEM: lookaside could not make a buffer.
  *  - EBADF: the file is not open for writing.
+ *  - ENODEV: the driver has torn its queue down.
  */
 struct bufq_fetch {
 	__u32 size;
@@ -279,8 +336,10 @@ enum bufq_enqueue_flags {
  *  - EOPNOTSUPP: unknown bit in @flags.
  *  - EINVAL: @index is not below out_max_buffers, or @len exceeds
  *    buffer_size.
- *  - EBADSLT: buffer @index is not held by user space (it is free, queued
- *    or being handled by the kernel).
+ *  - EBADSLT: buffer @index is not held by user space through this file
+ *    (it is free, queued, held by the kernel or taken through another
+ *    file).
+ *  - ENODEV: the driver has torn its queue down; the buffer stays held.
  *  - EBADF: the file is not open for writing.
  */
 struct bufq_enqueue {
@@ -307,6 +366,7 @@ struct bufq_enqueue {
  *  - EINTR: a signal arrived while waiting (with SA_RESTART the call
  *    restarts instead).
  *  - EBADF: the file is not open for reading.
+ *  - ENODEV: the driver has torn its queue down.
  */
 struct bufq_dequeue {
 	__u32 size;
@@ -328,7 +388,7 @@ struct bufq_dequeue {
  *
  * Errnos:
  *  - EINVAL: @index is not below out_max_buffers.
- *  - EBADSLT: buffer @index is not held by user space.
+ *  - EBADSLT: buffer @index is not held by user space through this file.
  */
 struct bufq_reuse {
 	__u32 size;
