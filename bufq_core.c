@@ -76,6 +76,8 @@ static __always_inline struct bufq_buf *bufq_claim(struct bufq *q, void *buf,
 
 	if (!b)
 		why = "not a buffer of this queue";
+	else if (READ_ONCE(b->magic) == bufq_magic(q, b, BUFQ_STATE_LENT))
+		why = "held by user space";
 	else if (READ_ONCE(b->magic) != bufq_magic(q, b, BUFQ_STATE_HELD))
 		why = "not held by the client";
 	else if (!bufq_sentinels_ok(q, b))
@@ -99,6 +101,7 @@ static void bufq_set_state(struct bufq *q, struct bufq_buf *b,
 /* What bufq_init() made besides the buffers; they are all gone. */
 static void bufq_free_fields(struct bufq *q)
 {
+	bufq_mem_slots_free(q);
 	WARN_ON_ONCE(q->mem_bytes || !list_empty(&q->partial));
 	mem_cgroup_put(q->memcg);
 	kfree(q->free_bufs);
@@ -345,6 +348,10 @@ static int bufq_check_config(const struct bufq_config *cfg)
 	if (!cfg || (!cfg->buffer_count && !cfg->lookaside) ||
 	    (cfg->max_buffers && cfg->max_buffers < cfg->buffer_count))
 		return -EINVAL;
+	/* A mapping has a size: indices need a cap, data areas a size. */
+	if (cfg->mappable && (!cfg->buffer_size ||
+			      (cfg->lookaside && !cfg->max_buffers)))
+		return -EINVAL;
 	return 0;
 }
 
@@ -366,6 +373,10 @@ static void bufq_init_fields(struct bufq *q, const struct bufq_config *cfg)
 	q->memcg = NULL;
 	q->free_bufs = NULL;
 	q->name = NULL;
+	q->slots = NULL;
+	q->free_slots = NULL;
+	q->nr_slots = 0;
+	q->nr_free_slots = 0;
 	init_irq_work(&q->defer_work, bufq_defer_fn);
 	init_llist_head(&q->defer_free);
 	q->defer_wake = 0;
@@ -427,7 +438,8 @@ static int bufq_alloc_fields(struct bufq *q, const struct bufq_config *cfg,
 			    atomic_inc_return(&bufq_ids));
 	q->free_bufs = kmalloc_array(cfg->buffer_count, sizeof(*q->free_bufs),
 				     gfp);
-	if (!q->name || (!q->free_bufs && cfg->buffer_count))
+	if (!q->name || (!q->free_bufs && cfg->buffer_count) ||
+	    bufq_mem_slots_init(q, gfp))
 		return -ENOMEM;
 	return bufq_fill(q, gfp);
 }
@@ -1224,15 +1236,97 @@ EXPORT_SYMBOL_GPL(bufq_count);
  */
 void *bufq_context(struct bufq *q, void *buf)
 {
-	struct bufq_buf *b;
-
-	if (q->paged)	/* the header, with bit 0 set: see bufq_mem.c */
-		b = (void *)(page_private(virt_to_page(buf)) & ~1UL);
-	else
-		b = buf - sizeof(*b);
-	return bufq_ctx_of(q, b);
+	return bufq_ctx_of(q, bufq_buf_of(q, buf));
 }
 EXPORT_SYMBOL_GPL(bufq_context);
+
+/**
+ * bufq_set_payload - say how many bytes of a buffer are data
+ * @q: a mappable queue
+ * @buf: a buffer the caller holds
+ * @len: bytes of data, from the start of the data area
+ *
+ * For a kernel producer whose consumer is in user space: DEQUEUE and
+ * read() report @len. A buffer user space enqueues has the length it gave
+ * (bufq_payload()). A new buffer's payload is 0; reuse keeps it.
+ *
+ * Context: any.
+ * Return: 0; -EINVAL if @q is not mappable or @len exceeds buffer_size.
+ */
+int bufq_set_payload(struct bufq *q, void *buf, unsigned int len)
+{
+	if (!q->mappable || len > q->buffer_size)
+		return -EINVAL;
+	WRITE_ONCE(bufq_map_of(bufq_buf_of(q, buf))->len, len);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(bufq_set_payload);
+
+/**
+ * bufq_payload - how many bytes of a buffer are data
+ * @q: a mappable queue
+ * @buf: a buffer the caller holds
+ *
+ * Context: any.
+ * Return: what bufq_set_payload() or user space's ENQUEUE (its len) last
+ * set; 0 if @q is not mappable.
+ */
+unsigned int bufq_payload(struct bufq *q, void *buf)
+{
+	if (!q->mappable)
+		return 0;
+	return READ_ONCE(bufq_map_of(bufq_buf_of(q, buf))->len);
+}
+EXPORT_SYMBOL_GPL(bufq_payload);
+
+/**
+ * bufq_lend - lend a buffer the caller holds to a user-space holder
+ * @q: a mappable queue
+ * @buf: a buffer the caller just took (fetch or dequeue)
+ * @owner: the holder, non-zero
+ *
+ * From now on kernel hand-ins refuse @buf; bufq_unlend() with @owner
+ * gives it back. Once this returns, @buf may be back with its owner's
+ * other threads: the caller must not touch it.
+ *
+ * Context: any.
+ * Return: the buffer's index.
+ */
+u32 bufq_lend(struct bufq *q, void *buf, unsigned long owner)
+{
+	struct bufq_buf *b = bufq_buf_of(q, buf);
+	u32 index = bufq_map_of(b)->index;
+
+	bufq_set_state(q, b, BUFQ_STATE_LENT);
+	/* Pairs with the cmpxchg() in bufq_unlend(): LENT before owned. */
+	smp_store_release(&q->slots[index].owner, owner);
+	return index;
+}
+
+/**
+ * bufq_unlend - take a buffer back from its user-space holder
+ * @q: a mappable queue
+ * @index: the buffer's index, below q->nr_slots
+ * @owner: the holder that must hold it
+ *
+ * Of several racing calls for one buffer, one gets it.
+ *
+ * Context: any.
+ * Return: the buffer, held by the caller now; NULL if @owner does not
+ * hold buffer @index.
+ */
+void *bufq_unlend(struct bufq *q, u32 index, unsigned long owner)
+{
+	struct bufq_slot *s = &q->slots[index];
+	struct bufq_buf *b;
+
+	/* Full barrier: pairs with smp_store_release() in bufq_lend(). */
+	if (!owner || cmpxchg(&s->owner, owner, 0) != owner)
+		return NULL;
+	b = s->buf;
+	bufq_set_state(q, b, BUFQ_STATE_HELD);
+	return b->data;
+}
 
 static bool bufq_deadline_less(struct rb_node *a, const struct rb_node *b)
 {

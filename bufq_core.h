@@ -8,6 +8,7 @@
 
 #include <linux/bufq.h>
 #include <linux/llist.h>
+#include <linux/mm.h>
 #include <linux/rbtree.h>
 #include <linux/sched.h>
 
@@ -38,6 +39,7 @@ enum bufq_state {
 	BUFQ_STATE_QUEUED = 2,		/* on the consumer list */
 	BUFQ_STATE_HELD = 3,		/* owned by a client */
 	BUFQ_STATE_UNUSED = 4,		/* a free object slot: no buffer */
+	BUFQ_STATE_LENT = 5,		/* held by user space: bufq_file.c */
 };
 
 static inline unsigned long bufq_magic(const struct bufq *q,
@@ -59,6 +61,35 @@ struct bufq_timed {
 	unsigned int msecs;
 	bool armed;
 };
+
+/*
+ * A mappable queue's index of each buffer: struct bufq_map sits right
+ * after the header, and q->slots[] maps an index to its data area and the
+ * buffer bound to it. @owner is the user-space holder (bufq_file.c) of a
+ * LENT buffer, 0 otherwise; the xchg that takes it decides which of
+ * several racing hand-ins owns the buffer.
+ */
+struct bufq_map {
+	u32 index;
+	u32 len;			/* payload: bufq_set_payload() */
+};
+
+struct bufq_slot {
+	void *data;			/* PAGE_ALIGN(buffer_size) bytes */
+	struct bufq_buf *buf;		/* bound to the index, or NULL */
+	unsigned long owner;
+};
+
+static inline struct bufq_map *bufq_map_of(struct bufq_buf *b)
+{
+	return (void *)(b + 1);
+}
+
+/* Bytes of pages behind each data area of a paged queue. */
+static inline size_t bufq_data_size(const struct bufq *q)
+{
+	return PAGE_ALIGN(q->buffer_size);
+}
 
 static inline void *bufq_ctx_of(const struct bufq *q, struct bufq_buf *b)
 {
@@ -87,6 +118,29 @@ struct bufq_buf *bufq_mem_alloc(struct bufq *q, gfp_t gfp);
 void bufq_mem_free(struct bufq *q, struct bufq_buf *b);
 struct bufq_buf *bufq_mem_find(const struct bufq *q, const void *buf);
 unsigned int bufq_mem_overhead(const struct bufq *q);
+int bufq_mem_slots_init(struct bufq *q, gfp_t gfp);
+void bufq_mem_slots_free(struct bufq *q);
+struct page *bufq_mem_page(const struct bufq *q, pgoff_t pgoff);
+
+/*
+ * bufq_core.c, for bufq_file.c: buffers lent to user space. A LENT
+ * buffer is refused by every kernel hand-in; only bufq_unlend() takes it
+ * back, and only from the owner it names.
+ */
+u32 bufq_lend(struct bufq *q, void *buf, unsigned long owner);
+void *bufq_unlend(struct bufq *q, u32 index, unsigned long owner);
+
+static inline unsigned long bufq_slot_owner(const struct bufq *q, u32 index)
+{
+	return READ_ONCE(q->slots[index].owner);
+}
+
+static inline struct bufq_buf *bufq_buf_of(const struct bufq *q, void *buf)
+{
+	if (q->paged)	/* the header, with bit 0 set: see bufq_mem.c */
+		return (void *)(page_private(virt_to_page(buf)) & ~1UL);
+	return buf - sizeof(struct bufq_buf);
+}
 
 /* bufq_core.c: module init and exit, called by bufq_main.c. */
 int bufq_core_init(void);

@@ -100,16 +100,21 @@ int bufq_mem_layout(struct bufq *q, const struct bufq_config *cfg)
 {
 	u64 off = sizeof(struct bufq_buf);
 
-	q->paged = cfg->buffer_size && PAGE_ALIGNED(cfg->buffer_size);
+	q->mappable = cfg->mappable;
+	q->paged = cfg->mappable ||
+		   (cfg->buffer_size && PAGE_ALIGNED(cfg->buffer_size));
 	if (!q->paged)
 		off = ALIGN(off + cfg->buffer_size + sizeof(u32), 8);
+	else if (q->mappable)
+		off += sizeof(struct bufq_map);
 	q->ctx_off = off;
 	off = ALIGN(off + cfg->context_size + sizeof(u32), 8);
 	q->timed_off = off;
 	if (cfg->with_timer)
 		off += sizeof(struct bufq_timed);
 	if (BUFQ_CHUNK_HDR + off > KMALLOC_MAX_SIZE ||
-	    (q->paged && off + cfg->buffer_size > KMALLOC_MAX_SIZE))
+	    (q->paged && off + PAGE_ALIGN((u64)cfg->buffer_size) >
+			 KMALLOC_MAX_SIZE))
 		return -E2BIG;
 	q->obj_size = off;
 	bufq_chunk_orders(q);
@@ -259,6 +264,112 @@ static void bufq_mem_count(struct bufq *q, long bytes)
 	raw_spin_unlock_irqrestore(&q->mem_lock, flags);
 }
 
+/*
+ * Bind a free index of a mappable queue to the new header @b: its data
+ * area is the index's, made at creation. Return: the data area, or NULL
+ * if no index is free (cannot happen: indices are as many as the cap).
+ */
+static void *bufq_slot_bind(struct bufq *q, struct bufq_buf *b)
+{
+	struct bufq_slot *s = NULL;
+	unsigned long flags;
+	u32 i;
+
+	raw_spin_lock_irqsave(&q->mem_lock, flags);
+	if (q->nr_free_slots) {
+		i = q->free_slots[--q->nr_free_slots];
+		s = &q->slots[i];
+		s->buf = b;
+		WRITE_ONCE(s->owner, 0);
+		bufq_map_of(b)->index = i;
+		bufq_map_of(b)->len = 0;
+	}
+	raw_spin_unlock_irqrestore(&q->mem_lock, flags);
+	if (!s)
+		return NULL;
+	bufq_tag_pages(s->data, 1, (unsigned long)b | BUFQ_TAG_DATA);
+	return s->data;
+}
+
+static void bufq_slot_unbind(struct bufq *q, struct bufq_buf *b)
+{
+	u32 i = bufq_map_of(b)->index;
+	unsigned long flags;
+
+	bufq_tag_pages(b->data, 1, 0);
+	raw_spin_lock_irqsave(&q->mem_lock, flags);
+	q->slots[i].buf = NULL;
+	q->free_slots[q->nr_free_slots++] = i;
+	raw_spin_unlock_irqrestore(&q->mem_lock, flags);
+}
+
+/**
+ * bufq_mem_slots_init - make a mappable queue's data areas, one per index
+ * @q: the queue, laid out, with no buffer yet
+ * @gfp: allocation mask
+ *
+ * Return: 0 or -ENOMEM; bufq_mem_slots_free() undoes either.
+ */
+int bufq_mem_slots_init(struct bufq *q, gfp_t gfp)
+{
+	u32 i;
+
+	if (!q->mappable)
+		return 0;
+	q->nr_slots = q->max_buffers;
+	q->slots = kvcalloc(q->nr_slots, sizeof(*q->slots), gfp);
+	q->free_slots = kvmalloc_array(q->nr_slots, sizeof(*q->free_slots),
+				       gfp);
+	if (!q->slots || !q->free_slots)
+		return -ENOMEM;
+	for (i = 0; i < q->nr_slots; i++) {
+		/* Sizes may come from user space: fail quietly. */
+		q->slots[i].data = alloc_pages_exact(bufq_data_size(q), gfp |
+						     __GFP_ZERO | __GFP_NOWARN);
+		if (!q->slots[i].data)
+			return -ENOMEM;
+		bufq_mem_count(q, bufq_data_size(q));
+		/* Lowest index first: a queue's first buffers are 0, 1, ... */
+		q->free_slots[q->nr_slots - 1 - i] = i;
+	}
+	q->nr_free_slots = q->nr_slots;
+	return 0;
+}
+
+/**
+ * bufq_mem_slots_free - free a mappable queue's data areas
+ * @q: the queue; no buffer is bound to an index any more
+ */
+void bufq_mem_slots_free(struct bufq *q)
+{
+	u32 i;
+
+	for (i = 0; q->slots && i < q->nr_slots && q->slots[i].data; i++) {
+		free_pages_exact(q->slots[i].data, bufq_data_size(q));
+		bufq_mem_count(q, -(long)bufq_data_size(q));
+	}
+	kvfree(q->slots);
+	kvfree(q->free_slots);
+	q->slots = NULL;
+	q->free_slots = NULL;
+}
+
+/**
+ * bufq_mem_page - the page behind an offset of a mappable queue's mapping
+ * @q: the queue
+ * @pgoff: page offset into the mapping: index * pages of a data area
+ *	plus the page within it; below nr_slots times that
+ *
+ * Return: the page, which lives as long as the queue.
+ */
+struct page *bufq_mem_page(const struct bufq *q, pgoff_t pgoff)
+{
+	unsigned long pages = bufq_data_size(q) >> PAGE_SHIFT;
+
+	return virt_to_page(q->slots[pgoff / pages].data +
+			    (pgoff % pages) * PAGE_SIZE);
+}
+
 static void *bufq_data_alloc(struct bufq *q, struct bufq_buf *b, gfp_t gfp)
 {
 	void *data = alloc_pages_exact(q->buffer_size, gfp | __GFP_ZERO);
@@ -288,7 +399,8 @@ struct bufq_buf *bufq_mem_alloc(struct bufq *q, gfp_t gfp)
 	void *data = b + 1;
 
 	if (b && q->paged) {
-		data = bufq_data_alloc(q, b, gfp);
+		data = q->mappable ? bufq_slot_bind(q, b) :
+				     bufq_data_alloc(q, b, gfp);
 		if (!data) {
 			bufq_obj_free(q, b);
 			b = NULL;
@@ -310,7 +422,9 @@ struct bufq_buf *bufq_mem_alloc(struct bufq *q, gfp_t gfp)
 void bufq_mem_free(struct bufq *q, struct bufq_buf *b)
 {
 	WRITE_ONCE(b->magic, bufq_magic(q, b, BUFQ_STATE_UNUSED));
-	if (q->paged) {
+	if (q->mappable) {
+		bufq_slot_unbind(q, b);
+	} else if (q->paged) {
 		bufq_tag_pages(b->data, 1, 0);
 		free_pages_exact(b->data, q->buffer_size);
 		bufq_mem_count(q, -(long)q->buffer_size);
@@ -350,7 +464,8 @@ struct bufq_buf *bufq_mem_find(const struct bufq *q, const void *buf)
 	/* Our page: reading it is safe, the magic says if it is a header. */
 	b = (void *)addr;
 	state = READ_ONCE(b->magic) ^ (unsigned long)b ^ q->tag;
-	if (state < BUFQ_STATE_FREE || state > BUFQ_STATE_HELD ||
+	if (state < BUFQ_STATE_FREE || state > BUFQ_STATE_LENT ||
+	    state == BUFQ_STATE_UNUSED ||
 	    READ_ONCE(b->data) != buf)
 		return NULL;
 	return b;
@@ -370,6 +485,6 @@ unsigned int bufq_mem_overhead(const struct bufq *q)
 	unsigned long per = DIV_ROUND_UP(chunk, n);
 
 	if (q->paged)
-		per += q->buffer_size;
+		per += bufq_data_size(q);
 	return per - q->buffer_size - q->context_size;
 }

@@ -406,6 +406,9 @@ TEST_F(bufq, info_sentinel)
 	EXPECT_EQ((__u64)NBUF * page, info.out_mmap_size);
 	EXPECT_EQ(0, info.out_grown);
 	EXPECT_EQ(0, info.out_fetch_failed);
+	EXPECT_EQ(BUFQ_OPS_ALL, info.out_ops);
+	EXPECT_EQ(1, info.out_holders);
+	EXPECT_EQ(0, info.out_reclaimed);
 
 	info.flags = 1;
 	EXPECT_EQ(-EOPNOTSUPP, bq_ioctl(self->fd, BUFQ_IOCTL_INFO, &info));
@@ -957,11 +960,12 @@ TEST_F_TIMEOUT(raw, lookaside, 120)
 	ASSERT_EQ(0, bq_reuse(self->fd, idx[0]));
 	EXPECT_EQ(0, wait_child(pid));
 
-	/* The child's buffer is still held by the file: give all back. */
+	/* The child's buffer came back when it exited: give ours back. */
 	ASSERT_EQ(0, bq_reuse(self->fd, idx[1]));
 	ASSERT_EQ(0, bq_reuse(self->fd, idx[2]));
 	ASSERT_EQ(0, bq_info(self->fd, &info));
-	EXPECT_EQ(1, info.out_held);
+	EXPECT_EQ(0, info.out_held);
+	EXPECT_EQ(1, info.out_reclaimed);
 	EXPECT_LE(info.out_total, 3);
 }
 
@@ -1051,13 +1055,112 @@ TEST_F(bufq, fork_shares_queue)
 	ASSERT_LE(100, wait_child(pid));
 	ASSERT_EQ(10, read(self->fd, buf, sizeof(buf)));
 	EXPECT_EQ(0, memcmp(buf, "from child", 10));
+	/* The child held a buffer when it exited: it came back. */
+	ASSERT_EQ(0, bq_info(self->fd, &self->info));
+	EXPECT_EQ(0, self->info.out_held);
+	EXPECT_EQ(1, self->info.out_reclaimed);
+	EXPECT_EQ(NBUF, self->info.out_free);
+	for (idx = 0; idx < NBUF; idx++)
+		EXPECT_EQ(-EBADSLT, bq_reuse(self->fd, idx));
+}
+
+/*
+ * A child that shares the file dequeues a message and is killed with
+ * SIGKILL while it holds it: the buffer comes back to the free list (the
+ * message is gone), counted in out_reclaimed, and the queue is whole.
+ */
+TEST_F(bufq, holder_killed)
+{
+	char c, msg[BSIZE];
+	int ready[2];
+	pid_t pid;
+
+	ASSERT_EQ(3, write(self->fd, "one", 3));
+	ASSERT_EQ(3, write(self->fd, "two", 3));
+	ASSERT_EQ(0, pipe(ready));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		__u32 i, len;
+
+		alarm(CHILD_ALARM);
+		if (bq_dequeue(self->fd, &i, &len) || len != 3)
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(2);
+		pause();	/* holding "one" until killed */
+		_exit(3);
+	}
+	ASSERT_EQ(1, read(ready[0], &c, 1));
 	ASSERT_EQ(0, bq_info(self->fd, &self->info));
 	EXPECT_EQ(1, self->info.out_held);
-	/* Find the child's buffer: the only index REUSE accepts. */
-	for (idx = 0; idx < NBUF; idx++)
-		if (!bq_reuse(self->fd, idx))
-			break;
-	EXPECT_GT(NBUF, idx);
+	EXPECT_EQ(2, self->info.out_holders);
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, NULL, 0));
+
+	ASSERT_EQ(0, bq_info(self->fd, &self->info));
+	EXPECT_EQ(0, self->info.out_held);
+	EXPECT_EQ(1, self->info.out_reclaimed);
+	EXPECT_EQ(1, self->info.out_holders);
+	EXPECT_EQ(1, self->info.out_queued);
+	EXPECT_EQ(NBUF - 1, self->info.out_free);
+	EXPECT_EQ(self->info.out_total, self->info.out_free +
+		  self->info.out_queued + self->info.out_held);
+	memset(msg, 0xAA, sizeof(msg));
+	ASSERT_EQ(3, read(self->fd, msg, sizeof(msg)));
+	EXPECT_EQ(0, memcmp(msg, "two", 3));
+	close(ready[0]);
+	close(ready[1]);
+}
+
+/*
+ * Closing one of two descriptors a process has for the file gives back
+ * nothing; closing the last one does, though the file lives on in a
+ * child, which may still hand in what it holds itself.
+ */
+TEST_F(bufq, holder_last_close)
+{
+	__u32 mine, childs;
+	int dupfd, status;
+	pid_t pid;
+
+	ASSERT_EQ(0, bq_fetch(self->fd, &mine));
+	dupfd = dup(self->fd);
+	ASSERT_LE(0, dupfd);
+	ASSERT_EQ(0, close(dupfd));
+	ASSERT_EQ(0, bq_info(self->fd, &self->info));
+	EXPECT_EQ(1, self->info.out_held);
+	EXPECT_EQ(0, self->info.out_reclaimed);
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int fd = dup(self->fd);
+		struct bufq_info info;
+
+		alarm(CHILD_ALARM);
+		/* A process may hand in what another holder of the file took. */
+		if (bq_enqueue(fd, mine, 0, 0))
+			_exit(1);
+		if (bq_fetch(fd, &childs))
+			_exit(2);
+		close(self->fd);	/* the child's other descriptor stays */
+		if (bq_info(fd, &info) || info.out_reclaimed || info.out_held != 1)
+			_exit(3);
+		if (bq_reuse(fd, childs))
+			_exit(4);
+		if (bq_fetch(fd, &childs))
+			_exit(5);
+		_exit(0);	/* holding one: given back at exit */
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(0, bq_info(self->fd, &self->info));
+	EXPECT_EQ(0, self->info.out_held);
+	EXPECT_EQ(1, self->info.out_queued);
+	EXPECT_EQ(1, self->info.out_reclaimed);
+	EXPECT_EQ(-EBADSLT, bq_reuse(self->fd, mine));
 }
 
 static int send_fd(int sock, int fd)
@@ -1214,6 +1317,139 @@ TEST_F(bufq, batch)
 	EXPECT_EQ(NBUF, self->info.out_free);
 }
 
+/* One BATCH with BUFQ_BATCH_WAIT: gives @n records, then takes @want. */
+static int bq_batch_wait(int fd, struct bufq_batch_op *ops, __u32 count,
+			 __u32 wait_min, __u32 timeout_ms, __u32 *done)
+{
+	struct bufq_batch b = {
+		.size = sizeof(b), .flags = BUFQ_BATCH_WAIT,
+		.ops = (uintptr_t)ops, .entry_len = sizeof(*ops),
+		.count = count, .wait_min = wait_min,
+		.wait_timeout_ms = timeout_ms,
+	};
+	int ret = bq_ioctl(fd, BUFQ_IOCTL_BATCH, &b);
+
+	if (!ret && done)
+		*done = b.out_done;
+	return ret;
+}
+
+static void takes(struct bufq_batch_op *ops, __u32 n, __u32 op)
+{
+	__u32 i;
+
+	for (i = 0; i < n; i++)
+		ops[i] = (struct bufq_batch_op){
+			.op = op, .index = SENT32, .result = SENT32,
+		};
+}
+
+/* The wait fields and the flag: EOPNOTSUPP and EINVAL. */
+TEST_F(bufq, batch_wait_errors)
+{
+	struct bufq_batch_op op = { .op = BUFQ_OP_DEQUEUE };
+	struct bufq_batch b = {
+		.size = sizeof(b), .ops = (uintptr_t)&op,
+		.entry_len = sizeof(op), .count = 1,
+	};
+
+	b.flags = BUFQ_BATCH_FLAGS_VALID << 1;
+	EXPECT_EQ(-EOPNOTSUPP, bq_ioctl(self->fd, BUFQ_IOCTL_BATCH, &b));
+	b.flags = 0;
+	b.wait_min = 1;
+	EXPECT_EQ(-EINVAL, bq_ioctl(self->fd, BUFQ_IOCTL_BATCH, &b));
+	b.wait_min = 0;
+	b.wait_timeout_ms = 1;
+	EXPECT_EQ(-EINVAL, bq_ioctl(self->fd, BUFQ_IOCTL_BATCH, &b));
+	/* The struct without the wait fields: they read as 0. */
+	b.wait_timeout_ms = 0;
+	b.size = offsetof(struct bufq_batch, wait_min);
+	EXPECT_EQ(0, bq_ioctl(self->fd, BUFQ_IOCTL_BATCH, &b));
+	EXPECT_EQ(0, b.out_done);
+	EXPECT_EQ(EAGAIN, op.result);
+}
+
+/* Nothing comes: the wait ends at its timeout and the takes fail. */
+TEST_F(bufq, batch_wait_timeout)
+{
+	struct bufq_batch_op ops[2];
+	__u32 done = SENT32;
+
+	takes(ops, 2, BUFQ_OP_DEQUEUE);
+	ASSERT_EQ(0, bq_batch_wait(self->fd, ops, 2, 2, 50, &done));
+	EXPECT_EQ(0, done);
+	EXPECT_EQ(EAGAIN, ops[0].result);
+	EXPECT_EQ(SENT32, ops[1].result);	/* not run */
+}
+
+/*
+ * A consumer waiting for three messages gets all three in one call,
+ * though they come one at a time, and hands back first what it had.
+ */
+TEST_F(bufq, batch_wait_for_several)
+{
+	struct bufq_batch_op ops[1 + NBUF];
+	__u32 done = SENT32, held, len, i;
+	pid_t pid;
+
+	ASSERT_EQ(1, write(self->fd, "0", 1));
+	ASSERT_EQ(0, bq_dequeue(self->fd, &held, &len));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		alarm(CHILD_ALARM);
+		for (i = 1; i <= 3; i++) {
+			usleep(50000);
+			if (write(self->fd, i == 1 ? "1" : i == 2 ? "2" : "3",
+				  1) != 1)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	ops[0] = (struct bufq_batch_op){ .op = BUFQ_OP_REUSE, .index = held };
+	takes(ops + 1, 3, BUFQ_OP_DEQUEUE);
+	ASSERT_EQ(0, bq_batch_wait(self->fd, ops, 4, 3, 0, &done));
+	EXPECT_EQ(4, done);
+	for (i = 1; i <= 3; i++) {
+		EXPECT_EQ(0, ops[i].result);
+		EXPECT_EQ(1, ops[i].len);
+		EXPECT_EQ(0, bq_reuse(self->fd, ops[i].index));
+	}
+	EXPECT_EQ(0, wait_child(pid));
+}
+
+/* FETCH waits for free buffers: a reuse in the same batch makes one. */
+TEST_F(bufq, batch_wait_fetch)
+{
+	struct bufq_batch_op ops[1 + NBUF];
+	__u32 idx[NBUF], done = SENT32, i;
+
+	for (i = 0; i < NBUF; i++)
+		ASSERT_EQ(0, bq_fetch(self->fd, &idx[i]));
+	ops[0] = (struct bufq_batch_op){ .op = BUFQ_OP_REUSE, .index = idx[0] };
+	takes(ops + 1, 1, BUFQ_OP_FETCH);
+	ASSERT_EQ(0, bq_batch_wait(self->fd, ops, 2, 1, 0, &done));
+	EXPECT_EQ(2, done);
+	EXPECT_EQ(idx[0], ops[1].index);
+	idx[0] = ops[1].index;
+	for (i = 0; i < NBUF; i++)
+		EXPECT_EQ(0, bq_reuse(self->fd, idx[i]));
+}
+
+/* A signal ends the wait: the batch returns what it could take, 0. */
+TEST_F(bufq, batch_wait_signal)
+{
+	struct bufq_batch_op op;
+	__u32 done = SENT32;
+
+	takes(&op, 1, BUFQ_OP_DEQUEUE);
+	start_signals();
+	EXPECT_EQ(0, bq_batch_wait(self->fd, &op, 1, 1, 0, &done));
+	stop_signals();
+	EXPECT_EQ(0, done);
+	EXPECT_EQ(EAGAIN, op.result);
+}
+
 TEST_F(bufq, batch_layout_errors)
 {
 	struct {
@@ -1230,7 +1466,7 @@ TEST_F(bufq, batch_layout_errors)
 	b.__reserved = 1;
 	EXPECT_EQ(-EINVAL, bq_ioctl(self->fd, BUFQ_IOCTL_BATCH, &b));
 	b.__reserved = 0;
-	b.flags = 1;
+	b.flags = BUFQ_BATCH_FLAGS_VALID << 1;
 	EXPECT_EQ(-EOPNOTSUPP, bq_ioctl(self->fd, BUFQ_IOCTL_BATCH, &b));
 	b.flags = 0;
 

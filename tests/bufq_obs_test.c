@@ -319,7 +319,7 @@ static bool record_matches(const char *line, const char *want,
 TEST(trace_records)
 {
 	static const char *const want[] = {
-		"create q=%s count=2 size=0 context=8 max=3 lookaside=1 timer=0",
+		"create q=%s count=2 size=64 context=0 max=3 lookaside=1 timer=0",
 		"fetch q=%s buf=A err=0 grown=0 free=1 total=2",
 		"fetch q=%s buf=B err=0 grown=0 free=0 total=2",
 		"fetch q=%s buf=C err=0 grown=1 free=0 total=3",

@@ -250,7 +250,8 @@ struct bufq_configure {
  * @out_grown: buffers made by lookaside since configuration
  * @out_fetch_failed: fetches that found no buffer
  * @out_ops: the operations this file allows, &enum bufq_ops
- * @__reserved: must be 0
+ * @out_holders: processes that have taken buffers through this file and
+ *	still have it open (see "Holders")
  * @out_reclaimed: buffers given back because the process holding them
  *	closed its last descriptor for this file (see "Holders")
  *
@@ -278,7 +279,7 @@ struct bufq_info {
 	__aligned_u64 out_grown;
 	__aligned_u64 out_fetch_failed;
 	__u32 out_ops;
-	__u32 __reserved;
+	__u32 out_holders;
 	__aligned_u64 out_reclaimed;
 };
 
@@ -299,7 +300,9 @@ struct bufq_info {
  *  - EAGAIN: O_NONBLOCK and no buffer can be had now.
  *  - EINTR: a signal arrived while waiting (with SA_RESTART the call
  *    restarts instead).
- *  - ENOMEM: lookaside could not make a buffer.
+ *  - ENOMEM: lookaside could not make a buffer, or the record of a new
+ *    holder could not be made (see "Holders": at the first take by a
+ *    process other than the one that opened the file).
  *  - EBADF: the file is not open for writing.
  *  - ENODEV: the driver has torn its queue down.
  */
@@ -454,15 +457,37 @@ struct bufq_batch_op {
 };
 
 /**
+ * enum bufq_batch_flags - flags of &struct bufq_batch
+ * @BUFQ_BATCH_WAIT: before its first FETCH or DEQUEUE record, the batch
+ *	waits until @wait_min buffers can be taken at once (queued for
+ *	DEQUEUE, free or to be made for FETCH), until @wait_timeout_ms
+ *	passed, or until a signal arrives, whichever comes first; then it
+ *	goes on as without the flag, taking what there is. The records
+ *	before that one have run already: a consumer hands back what it is
+ *	done with and waits for more in one call. A driver's file whose
+ *	queue was torn down does not wait.
+ */
+enum bufq_batch_flags {
+	BUFQ_BATCH_WAIT = 1 << 0,
+};
+
+#define BUFQ_BATCH_FLAGS_VALID BUFQ_BATCH_WAIT
+
+/**
  * struct bufq_batch - ioctl(BUFQ_IOCTL_BATCH)
- * @size: sizeof(struct bufq_batch)
- * @flags: must be 0
+ * @size: sizeof(struct bufq_batch); at least offsetofend(__reserved),
+ *	@wait_min and @wait_timeout_ms then read as 0
+ * @flags: &enum bufq_batch_flags
  * @ops: user pointer to an array of @count records of @entry_len bytes
  * @entry_len: sizeof(struct bufq_batch_op) as user space knows it; at least
  *	offsetofend(struct bufq_batch_op, result)
  * @count: number of records
  * @out_done: number of records that succeeded
  * @__reserved: must be 0
+ * @wait_min: with BUFQ_BATCH_WAIT, how many buffers to wait for; 0 means
+ *	1, more than @count means @count. Must be 0 without the flag.
+ * @wait_timeout_ms: with BUFQ_BATCH_WAIT, the longest wait in
+ *	milliseconds; 0 means no limit. Must be 0 without the flag.
  *
  * Run the operations in order and stop at the first that fails. Each
  * record that ran gets its @result (and outputs) written; records after
@@ -483,7 +508,9 @@ struct bufq_batch_op {
  * see the outcome.
  *
  * Errnos (of the ioctl itself):
- *  - EINVAL: @entry_len is too small.
+ *  - EOPNOTSUPP: unknown bit in @flags.
+ *  - EINVAL: @entry_len is too small; @wait_min or @wait_timeout_ms is
+ *    not 0 without BUFQ_BATCH_WAIT.
  *  - EOVERFLOW: @ops + @count * @entry_len overflows.
  *  - EFAULT: this struct cannot be written, or a record could not be read,
  *    or its result could not be written (@out_done says which).
@@ -496,6 +523,8 @@ struct bufq_batch {
 	__u32 count;
 	__u32 out_done;
 	__u32 __reserved;
+	__u32 wait_min;
+	__u32 wait_timeout_ms;
 };
 
 #define BUFQ_IOCTL_BATCH _IO(BUFQ_TYPE, BUFQ_CMD_BATCH)
