@@ -40,7 +40,7 @@ struct module;
  * and read only after it has been seen non-NULL.
  */
 struct bufq_file {
-	struct mutex lock;
+	struct mutex lock;		/* CONFIGURE */
 	struct bufq *q;
 	int (*configure)(struct bufq_file *bf, const void *cmd);
 	struct module *owner;
@@ -51,7 +51,7 @@ struct bufq_file {
 	u32 nr_slots;
 	u32 stride;
 	size_t mem_size;
-	spinlock_t holder_lock;
+	spinlock_t holder_lock;		/* @holders */
 	struct list_head holders;
 	struct bufq_holder *last;
 	atomic_long_t reclaimed;

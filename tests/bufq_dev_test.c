@@ -1120,7 +1120,7 @@ TEST_F(bufq, holder_killed)
  */
 TEST_F(bufq, holder_last_close)
 {
-	__u32 mine, childs;
+	__u32 mine, theirs;
 	int dupfd, status;
 	pid_t pid;
 
@@ -1142,14 +1142,14 @@ TEST_F(bufq, holder_last_close)
 		/* A process may hand in what another holder of the file took. */
 		if (bq_enqueue(fd, mine, 0, 0))
 			_exit(1);
-		if (bq_fetch(fd, &childs))
+		if (bq_fetch(fd, &theirs))
 			_exit(2);
 		close(self->fd);	/* the child's other descriptor stays */
 		if (bq_info(fd, &info) || info.out_reclaimed || info.out_held != 1)
 			_exit(3);
-		if (bq_reuse(fd, childs))
+		if (bq_reuse(fd, theirs))
 			_exit(4);
-		if (bq_fetch(fd, &childs))
+		if (bq_fetch(fd, &theirs))
 			_exit(5);
 		_exit(0);	/* holding one: given back at exit */
 	}

@@ -37,10 +37,11 @@ static struct bufq *bufq_map_create(struct kunit *test,
 				    const struct bufq_config *cfg)
 {
 	struct bufq *q = bufq_create(cfg);
+	int ret;
 
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, q);
-	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test,
-			bufq_map_destroy_action, q), 0);
+	ret = kunit_add_action_or_reset(test, bufq_map_destroy_action, q);
+	KUNIT_ASSERT_EQ(test, ret, 0);
 	return q;
 }
 
@@ -312,6 +313,7 @@ static struct kunit_suite bufq_map_test_suite = {
 	.name = "bufq_map",
 	.test_cases = bufq_map_test_cases,
 };
+
 kunit_test_suite(bufq_map_test_suite);
 
 MODULE_DESCRIPTION("KUnit cases for bufq's mappable queues");

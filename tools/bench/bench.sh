@@ -2,8 +2,9 @@
 # `make bench`: boot Debian's stock 6.12 kernel in QEMU (TCG) and run every
 # benchmark $BUFQ_BENCH_RUNS rounds (default 5) in one boot, the
 # implementations of each figure interleaved: bufq_bench.ko (bufq against
-# kernel alternatives) and ubench (/dev/bufq against a pipe and a
-# socketpair). Records the host's load around the VM run and the CPU time
+# kernel alternatives), ubench (/dev/bufq against a pipe and a
+# socketpair) and kubench with bufq_kprod.ko (a kernel producer feeding user
+# space through a mapped driver file or a copying read()). Records the host's load around the VM run and the CPU time
 # the VM got. Prints the table (min / median / max, ratios of medians and
 # their spread over rounds) with the host's load, warning when the host was
 # busy; with --update, also writes docs/benchmarks.md's table and
@@ -37,9 +38,12 @@ say "modules"
 	make -C "$stock/kdir" M="$out/src/tools/bench" \
 		KBUILD_EXTRA_SYMBOLS="$out/src/Module.symvers" modules &&
 	gcc -static -O2 -Wall -I "$ROOT/include/uapi" -o "$out/stage/bin/ubench" \
-		"$ROOT/tools/bench/ubench.c"
+		"$ROOT/tools/bench/ubench.c" &&
+	gcc -static -O2 -Wall -I "$ROOT/include/uapi" -o "$out/stage/bin/kubench" \
+		"$ROOT/tools/bench/kubench.c"
 } >"$out/build.log" 2>&1 || { cat "$out/build.log"; exit 1; }
-cp "$out/src/bufq.ko" "$out/src/tools/bench/bufq_bench.ko" "$out/stage/lib/modules/"
+cp "$out/src/bufq.ko" "$out/src/tools/bench/bufq_bench.ko" \
+	"$out/src/tools/bench/bufq_kprod.ko" "$out/stage/lib/modules/"
 cp "$out/src-notrace/bufq.ko" "$out/stage/lib/modules/bufq-notrace.ko"
 cp /bin/busybox "$out/stage/bin/"
 cp "$ROOT/tools/bench/bench-init" "$out/stage/init"

@@ -122,8 +122,8 @@
  *
  * The checks come in this order: the ioctl number (ENOTTY); the size and
  * the bytes of the struct (EFAULT, EINVAL, E2BIG); configuration (EBADFD);
- * the driver's permission (EPERM); the open mode (EBADF); writability of the reply for FETCH, DEQUEUE and
- * BATCH (EFAULT); then the command's own. Before CONFIGURE, a bad pointer
+ * the driver's permission (EPERM); the open mode (EBADF); writability of
+ * the reply for FETCH, DEQUEUE and BATCH (EFAULT); then the command's own. Before CONFIGURE, a bad pointer
  * or size thus still gives EFAULT, EINVAL or E2BIG, not EBADFD.
  *
  * Errnos common to every command:
