@@ -16,7 +16,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,8 @@
 #include <linux/bufq.h>
 
 #define BATCH		128
+#define WAIT_MIN	32	/* a batch waits for this many, */
+#define WAIT_MS		10	/* or this long */
 #define NBUF		512
 
 static uint64_t *nsys;		/* shared: syscalls of both processes */
@@ -179,19 +180,22 @@ static void bq_mmap_consumer(struct bq *bq, size_t size, uint64_t count)
 }
 
 /*
- * One BATCH: hand back @n buffers with @give (ENQUEUE or REUSE), then try
- * to take up to @want with @take (FETCH or DEQUEUE). Returns how many were
- * taken, their records at ops[n..].
+ * One BATCH: hand back @n buffers with @give (ENQUEUE or REUSE), then take
+ * up to @want with @take (FETCH or DEQUEUE), waiting in the same call
+ * (BUFQ_BATCH_WAIT) until WAIT_MIN of them can be taken or WAIT_MS pass.
+ * Returns how many were taken, their records at ops[n..].
  */
 static unsigned int bq_batch(struct bq *bq, struct bufq_batch_op *ops,
 			     unsigned int n, uint32_t give, unsigned int want,
-			     uint32_t take, short wait_for)
+			     uint32_t take)
 {
 	struct bufq_batch b = {
 		.size = sizeof(b), .ops = (uintptr_t)ops,
 		.entry_len = sizeof(*ops), .count = n + want,
+		.flags = want ? BUFQ_BATCH_WAIT : 0,
+		.wait_min = want < WAIT_MIN ? want : WAIT_MIN,
+		.wait_timeout_ms = want ? WAIT_MS : 0,
 	};
-	struct pollfd pfd = { .fd = bq->fd, .events = wait_for };
 	unsigned int i;
 
 	for (i = 0; i < n; i++)
@@ -204,8 +208,6 @@ static unsigned int bq_batch(struct bq *bq, struct bufq_batch_op *ops,
 		errno = ops[b.out_done].result;
 		die("BATCH give");
 	}
-	if (b.out_done == n && want && SYS(poll(&pfd, 1, -1)) < 0)
-		die("poll");
 	return b.out_done - n;
 }
 
@@ -218,7 +220,7 @@ static void bq_batch_producer(struct bq *bq, size_t size, uint64_t count)
 	while (made < count || n) {
 		got = bq_batch(bq, ops, n, BUFQ_OP_ENQUEUE,
 			       count - made < BATCH ? count - made : BATCH,
-			       BUFQ_OP_FETCH, POLLOUT);
+			       BUFQ_OP_FETCH);
 		for (i = 0; i < got; i++) {
 			ops[i] = (struct bufq_batch_op){
 				.op = BUFQ_OP_ENQUEUE, .len = size,
@@ -239,7 +241,7 @@ static void bq_batch_consumer(struct bq *bq, size_t size, uint64_t count)
 	while (seen < count || n) {
 		got = bq_batch(bq, ops, n, BUFQ_OP_REUSE,
 			       count - seen < BATCH ? count - seen : BATCH,
-			       BUFQ_OP_DEQUEUE, POLLIN);
+			       BUFQ_OP_DEQUEUE);
 		for (i = 0; i < got; i++) {
 			if (ops[n + i].len != size)
 				die("DEQUEUE length");
