@@ -84,7 +84,8 @@
  * mapped in place, and the driver decides which operations it allows
  * (INFO's out_ops; &enum bufq_ops): the others fail with EPERM, in BATCH
  * records too, and so do read() without BUFQ_OPS_DEQUEUE and write()
- * without BUFQ_OPS_FETCH and BUFQ_OPS_ENQUEUE. poll() reports EPOLLIN
+ * without BUFQ_OPS_FETCH and BUFQ_OPS_ENQUEUE (on a file open for reading,
+ * or for writing: the VFS refuses the others with EBADF first). poll() reports EPOLLIN
  * only if DEQUEUE is allowed and EPOLLOUT only if FETCH is. If the driver
  * tears the queue down while the file is open, FETCH, DEQUEUE, read() and
  * write() fail with ENODEV and poll() reports EPOLLHUP; the mapping and the
