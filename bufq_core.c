@@ -1321,7 +1321,7 @@ void *bufq_unlend(struct bufq *q, u32 index, unsigned long owner)
 	struct bufq_buf *b;
 
 	/* Full barrier: pairs with smp_store_release() in bufq_lend(). */
-	if (!owner || cmpxchg(&s->owner, owner, 0) != owner)
+	if (!owner || !try_cmpxchg(&s->owner, &owner, 0))
 		return NULL;
 	b = s->buf;
 	bufq_set_state(q, b, BUFQ_STATE_HELD);

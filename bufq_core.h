@@ -42,6 +42,9 @@ enum bufq_state {
 	BUFQ_STATE_LENT = 5,		/* held by user space: bufq_file.c */
 };
 
+/* A state fits below a header's alignment: bufq_magic() XORs it in. */
+static_assert(sizeof(long) > BUFQ_STATE_LENT);
+
 static inline unsigned long bufq_magic(const struct bufq *q,
 				       const struct bufq_buf *b,
 				       enum bufq_state state)
@@ -66,7 +69,7 @@ struct bufq_timed {
  * A mappable queue's index of each buffer: struct bufq_map sits right
  * after the header, and q->slots[] maps an index to its data area and the
  * buffer bound to it. @owner is the user-space holder (bufq_file.c) of a
- * LENT buffer, 0 otherwise; the xchg that takes it decides which of
+ * LENT buffer, 0 otherwise; the cmpxchg() that takes it decides which of
  * several racing hand-ins owns the buffer.
  */
 struct bufq_map {

@@ -53,10 +53,13 @@
  * @node: in &bufq_file.holders
  * @files: the process's file table; NULL once it closed the file, and
  *	then free for the next process
+ * @closing: its process closed the file and its buffers are being taken
+ *	back: not free yet
  */
 struct bufq_holder {
 	struct list_head node;
 	struct files_struct *files;
+	bool closing;
 };
 
 /* The queue, or NULL if not yet configured. */
@@ -66,47 +69,92 @@ static struct bufq *bufq_file_q(struct bufq_file *bf)
 	return smp_load_acquire(&bf->q);
 }
 
-static struct bufq_holder *__bufq_holder_find(struct bufq_file *bf,
-					      struct files_struct *files)
+/*
+ * Holders are added with list_add_rcu() under holder_lock and freed only
+ * with the file, so the list can be walked without the lock and a pointer
+ * to one stays valid. A holder whose process closed the file is given to
+ * the next new one, but not before bufq_fop_flush() has taken back what
+ * it held (@closing).
+ */
+static struct bufq_holder *bufq_holder_find(struct bufq_file *bf,
+					    struct files_struct *files)
+{
+	struct bufq_holder *h, *ret = NULL;
+
+	rcu_read_lock();
+	list_for_each_entry_rcu(h, &bf->holders, node)
+		if (READ_ONCE(h->files) == files)
+			ret = h;
+	rcu_read_unlock();
+	return ret;
+}
+
+/* Caller holds holder_lock. A holder for @files: a free one, or @fresh. */
+static struct bufq_holder *__bufq_holder_add(struct bufq_file *bf,
+					     struct files_struct *files,
+					     struct bufq_holder **fresh)
 {
 	struct bufq_holder *h;
 
 	list_for_each_entry(h, &bf->holders, node)
 		if (h->files == files)
-			return h;
-	return NULL;
+			return h;	/* another thread made it */
+	list_for_each_entry(h, &bf->holders, node)
+		if (!h->files && !h->closing)
+			goto found;
+	h = *fresh;
+	if (!h)
+		return ERR_PTR(-ENOMEM);
+	*fresh = NULL;
+	h->closing = false;
+	list_add_rcu(&h->node, &bf->holders);
+found:
+	WRITE_ONCE(h->files, files);
+	return h;
+}
+
+static int bufq_fd_is(const void *file, struct file *f, unsigned int fd)
+{
+	return f == file;
 }
 
 /*
- * The holder of the calling process, made on its first take. Holders are
- * freed only with the file: a pointer to one stays valid, and a holder
- * whose process went is given to the next one.
+ * The holder of the calling process, made on its first take. Return: it,
+ * ERR_PTR(-ENOMEM), or ERR_PTR(-EBADF) for a process that no longer has
+ * the file open (another of its threads is still in a call on it).
  */
-static struct bufq_holder *bufq_holder_get(struct bufq_file *bf)
+static struct bufq_holder *bufq_holder_get(struct bufq_file *bf,
+					   struct file *file)
 {
 	struct files_struct *files = current->files;
 	struct bufq_holder *h = READ_ONCE(bf->last), *fresh;
 
 	if (h && READ_ONCE(h->files) == files)
 		return h;
+	h = bufq_holder_find(bf, files);
+	if (h)
+		goto out;
 	fresh = kmalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
+	/*
+	 * Look for our descriptor under holder_lock (which nests the file
+	 * table's lock): a last close of the file either came before, and we
+	 * see no descriptor, or its flush comes after and finds our holder.
+	 */
 	spin_lock(&bf->holder_lock);
-	h = __bufq_holder_find(bf, files) ?: __bufq_holder_find(bf, NULL);
-	if (!h && fresh) {
-		h = fresh;
-		fresh = NULL;
-		list_add(&h->node, &bf->holders);
-	}
-	if (h) {
-		WRITE_ONCE(h->files, files);
-		WRITE_ONCE(bf->last, h);
-	}
+	if (iterate_fd(files, 0, bufq_fd_is, file))
+		h = __bufq_holder_add(bf, files, &fresh);
+	else
+		h = ERR_PTR(-EBADF);
 	spin_unlock(&bf->holder_lock);
 	kfree(fresh);
-	return h ?: ERR_PTR(-ENOMEM);
+	if (IS_ERR(h))
+		return h;
+out:
+	WRITE_ONCE(bf->last, h);
+	return h;
 }
 
-/* How many processes hold buffers through @bf, or may. */
+/* How many processes the file keeps a holder for: see out_holders. */
 static u32 bufq_file_holders(struct bufq_file *bf)
 {
 	struct bufq_holder *h;
@@ -129,12 +177,35 @@ static bool bufq_file_owns(struct bufq_file *bf, unsigned long owner)
 		return false;
 	if (owner == (unsigned long)READ_ONCE(bf->last))
 		return true;
-	spin_lock(&bf->holder_lock);
-	list_for_each_entry(h, &bf->holders, node)
+	rcu_read_lock();
+	list_for_each_entry_rcu(h, &bf->holders, node)
 		if ((unsigned long)h == owner)
 			ret = true;
-	spin_unlock(&bf->holder_lock);
+	rcu_read_unlock();
 	return ret;
+}
+
+/*
+ * After lending buffers to @h: is its process still the one that has the
+ * file open? If it closed the file meanwhile, its flush may have scanned
+ * before the lend: the caller gives the buffers back. A full barrier on
+ * each side (here, and in bufq_fop_flush() between clearing h->files and
+ * its scan) makes one of the two see the other.
+ */
+static bool bufq_holder_live(struct bufq_holder *h)
+{
+	smp_mb();	/* pairs with smp_mb() in bufq_fop_flush() */
+	return likely(READ_ONCE(h->files) == current->files);
+}
+
+/* Take back buffer @index from @h, whose process closed the file. */
+static void bufq_holder_drop(struct bufq_file *bf, struct bufq_holder *h,
+			     u32 index)
+{
+	void *buf = bufq_unlend(bf->q, index, (unsigned long)h);
+
+	if (buf && !bufq_reuse(bf->q, buf))
+		atomic_long_inc(&bf->reclaimed);
 }
 
 /* The core's errno as user space sees it: see the uapi DOC. */
@@ -152,7 +223,7 @@ static int bufq_file_errno(int ret)
 }
 
 /* Take a free buffer for the kernel. */
-static int bufq_take_free(struct bufq *q, bool nonblock, void **buf)
+static int bufq_file_take_free(struct bufq *q, bool nonblock, void **buf)
 {
 	int ret;
 
@@ -164,7 +235,7 @@ static int bufq_take_free(struct bufq *q, bool nonblock, void **buf)
 }
 
 /* Take the head of the queue for the kernel. */
-static int bufq_take_queued(struct bufq *q, bool nonblock, void **buf)
+static int bufq_file_take_queued(struct bufq *q, bool nonblock, void **buf)
 {
 	int ret;
 
@@ -176,7 +247,7 @@ static int bufq_take_queued(struct bufq *q, bool nonblock, void **buf)
 }
 
 /* Put a buffer the kernel holds back at the head of the queue. */
-static void bufq_put_back(struct bufq *q, void *buf)
+static void bufq_file_requeue(struct bufq *q, void *buf)
 {
 	if (bufq_enqueue_at_head(q, buf))
 		bufq_reuse(q, buf);
@@ -237,11 +308,14 @@ static int bufq_do_fetch(struct bufq_file *bf, struct bufq_holder *h,
 
 	if (IS_ERR(h))
 		return PTR_ERR(h);
-	ret = bufq_take_free(bf->q, nonblock, &buf);
+	ret = bufq_file_take_free(bf->q, nonblock, &buf);
 	if (ret)
 		return ret;
 	*index = bufq_lend(bf->q, buf, (unsigned long)h);
-	return 0;
+	if (bufq_holder_live(h))
+		return 0;
+	bufq_holder_drop(bf, h, *index);
+	return -EBADF;
 }
 
 static int bufq_do_dequeue(struct bufq_file *bf, struct bufq_holder *h,
@@ -252,12 +326,15 @@ static int bufq_do_dequeue(struct bufq_file *bf, struct bufq_holder *h,
 
 	if (IS_ERR(h))
 		return PTR_ERR(h);
-	ret = bufq_take_queued(bf->q, nonblock, &buf);
+	ret = bufq_file_take_queued(bf->q, nonblock, &buf);
 	if (ret)
 		return ret;
 	*len = bufq_payload(bf->q, buf);
 	*index = bufq_lend(bf->q, buf, (unsigned long)h);
-	return 0;
+	if (bufq_holder_live(h))
+		return 0;
+	bufq_holder_drop(bf, h, *index);
+	return -EBADF;
 }
 
 static int bufq_do_enqueue(struct bufq_file *bf, u32 index, u32 len,
@@ -303,7 +380,7 @@ static void bufq_undo_take(struct bufq_file *bf, u32 index, bool dequeued)
 	if (IS_ERR(buf))
 		return;		/* another thread guessed the index */
 	if (dequeued)
-		bufq_put_back(bf->q, buf);
+		bufq_file_requeue(bf->q, buf);
 	else
 		bufq_reuse(bf->q, buf);
 }
@@ -344,7 +421,7 @@ static bool bufq_ucmd_nonblock(const struct bufq_ucmd *ucmd)
 static struct bufq_holder *bufq_ucmd_holder(struct bufq_ucmd *ucmd)
 {
 	if (!ucmd->holder || IS_ERR(ucmd->holder))
-		ucmd->holder = bufq_holder_get(ucmd->bf);
+		ucmd->holder = bufq_holder_get(ucmd->bf, ucmd->file);
 	return ucmd->holder;
 }
 
@@ -654,7 +731,7 @@ static int bufq_batch_each(struct bufq_ucmd *ucmd, u64 uops, u32 entry_len,
  *  - FETCH and DEQUEUE can be undone (bufq_undo_take()), so their results
  *    wait for the next write-back.
  *  - ENQUEUE and REUSE cannot, once the core has the buffer. A run of them
- *    takes its buffers back from user space (the held words, which settles
+ *    takes its buffers back from user space (bufq_unlend(), which settles
  *    every result), then writes back all results so far, and only then
  *    hands the buffers to the core.
  *  - If a write-back faults all the same (the mapping changed since the
@@ -704,10 +781,11 @@ static void bufq_batch_rehold(struct bufq_batch_ctx *bc, u32 r)
 }
 
 /*
- * Lend user space the buffers of a bulk take, records [@i, @i + @got);
- * @dequeue: they are queued buffers (their payload is the record's len).
+ * Lend @h the buffers of a bulk take, records [@i, @i + @got); @dequeue:
+ * they are queued buffers (their payload is the record's len). Return:
+ * false if @h's process closed the file meanwhile: they are given back.
  */
-static void bufq_batch_hand_out(struct bufq_batch_ctx *bc, u32 i, u32 got,
+static bool bufq_batch_hand_out(struct bufq_batch_ctx *bc, u32 i, u32 got,
 				bool dequeue, struct bufq_holder *h)
 {
 	struct bufq *q = bc->ucmd->q;
@@ -721,6 +799,11 @@ static void bufq_batch_hand_out(struct bufq_batch_ctx *bc, u32 i, u32 got,
 		op->index = bufq_lend(q, bc->bufs[r], (unsigned long)h);
 		op->result = 0;
 	}
+	if (!got || bufq_holder_live(h))
+		return true;
+	for (r = i; r < i + got; r++)
+		bufq_holder_drop(bc->ucmd->bf, h, bc->ops[r].index);
+	return false;
 }
 
 /*
@@ -759,7 +842,10 @@ static u32 bufq_batch_take(struct bufq_batch_ctx *bc, u32 i, u32 end,
 		got = bufq_dequeue_bulk(q, bc->bufs + i, end - i);
 	else
 		got = bufq_fetch_bulk(q, bc->bufs + i, end - i);
-	bufq_batch_hand_out(bc, i, got, dequeue, h);
+	if (!bufq_batch_hand_out(bc, i, got, dequeue, h)) {
+		bc->ops[i].result = EBADF;
+		return i;
+	}
 	r = i + got;
 	if (r < end)	/* the core's -ENODATA, -ENOBUFS or -ESHUTDOWN */
 		bc->ops[r].result = READ_ONCE(q->dead) ? ENODEV : EAGAIN;
@@ -776,6 +862,12 @@ static u32 bufq_batch_unhold(struct bufq_batch_ctx *bc, u32 i, u32 end)
 	u32 r;
 
 	for (r = i; r < end; r++) {
+		/* As bufq_do_enqueue() on a queue the driver tore down. */
+		if (bc->ops[r].op == BUFQ_OP_ENQUEUE &&
+		    READ_ONCE(bc->ucmd->q->dead)) {
+			bc->ops[r].result = ENODEV;
+			break;
+		}
 		buf = bufq_file_unlend(bc->ucmd->bf, bc->ops[r].index,
 				       &bc->owners[r]);
 		if (IS_ERR(buf)) {
@@ -790,8 +882,10 @@ static u32 bufq_batch_unhold(struct bufq_batch_ctx *bc, u32 i, u32 end)
 
 /*
  * Hand the buffers of records [@i, @end), all ENQUEUE or all REUSE, taken
- * back by bufq_batch_unhold(), to the core. The core refuses none: user
- * space held them.
+ * back by bufq_batch_unhold(), to the core. The core refuses only ENQUEUEs
+ * when the driver tears the queue down after bufq_batch_unhold() looked:
+ * their results are written, so they go the way of the queue's other
+ * queued work (reuse; the dead queue frees them).
  */
 static void bufq_batch_give(struct bufq_batch_ctx *bc, u32 i, u32 end)
 {
@@ -802,9 +896,7 @@ static void bufq_batch_give(struct bufq_batch_ctx *bc, u32 i, u32 end)
 	if (i == end)
 		return;
 	if (bc->ops[i].op == BUFQ_OP_REUSE) {
-		n = bufq_reuse_bulk(q, bc->bufs + i, end - i);
-		for (r = i + n; r < end; r++)	/* refused: still held */
-			bufq_batch_rehold(bc, r);
+		bufq_reuse_bulk(q, bc->bufs + i, end - i);	/* lent: taken */
 		return;
 	}
 	for (r = i; r < end; r++)
@@ -820,9 +912,8 @@ static void bufq_batch_give(struct bufq_batch_ctx *bc, u32 i, u32 end)
 					break;
 			n = bufq_enqueue_bulk(q, bc->bufs + r, k - r);
 		}
-		/* As bufq_do_enqueue(): refused buffers stay held. */
 		for (n += r; n < k; n++)
-			bufq_batch_rehold(bc, n);
+			bufq_reuse(q, bc->bufs[n]);
 	}
 }
 
@@ -1061,7 +1152,10 @@ static int bufq_cmd_batch(struct bufq_ucmd *ucmd)
 	     (cmd->wait_min || cmd->wait_timeout_ms)))
 		return -EINVAL;
 	if (cmd->flags & BUFQ_BATCH_WAIT) {
-		ucmd->wait_min = clamp(cmd->wait_min, 1U, max(cmd->count, 1U));
+		/* No more than the records, nor than the queue can have. */
+		ucmd->wait_min = clamp(cmd->wait_min, 1U,
+				       max(min(cmd->count, ucmd->bf->nr_slots),
+					   1U));
 		ucmd->wait_ms = cmd->wait_timeout_ms;
 	}
 	if (check_mul_overflow((u64)cmd->count, (u64)cmd->entry_len, &end) ||
@@ -1220,7 +1314,7 @@ static ssize_t bufq_fop_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		return 0;
 	if (fault_in_iov_iter_readable(from, count))
 		return -EFAULT;
-	ret = bufq_take_free(q, file->f_flags & O_NONBLOCK, &buf);
+	ret = bufq_file_take_free(q, file->f_flags & O_NONBLOCK, &buf);
 	if (ret)
 		return ret;
 	if (copy_from_iter(buf, count, from) != count) {
@@ -1252,16 +1346,16 @@ static ssize_t bufq_fop_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		return -EBADFD;
 	if (!(bf->ops & BUFQ_OPS_DEQUEUE))
 		return -EPERM;
-	ret = bufq_take_queued(q, file->f_flags & O_NONBLOCK, &buf);
+	ret = bufq_file_take_queued(q, file->f_flags & O_NONBLOCK, &buf);
 	if (ret)
 		return ret;
 	len = bufq_payload(q, buf);
 	if (len > iov_iter_count(to)) {
-		bufq_put_back(q, buf);
+		bufq_file_requeue(q, buf);
 		return -EMSGSIZE;
 	}
 	if (copy_to_iter(buf, len, to) != len) {
-		bufq_put_back(q, buf);
+		bufq_file_requeue(q, buf);
 		return -EFAULT;
 	}
 	bufq_reuse(q, buf);
@@ -1325,11 +1419,6 @@ static int bufq_fop_mmap(struct file *file, struct vm_area_struct *vma)
 
 /* ---- holders, open, release -------------------------------------------- */
 
-static int bufq_fd_is(const void *file, struct file *f, unsigned int fd)
-{
-	return f == file;
-}
-
 /*
  * A descriptor for the file is being closed, by close() or by the exit of
  * the process (@id, its file table). If it was that process's last, give
@@ -1343,16 +1432,23 @@ static int bufq_fop_flush(struct file *file, fl_owner_t id)
 	if (!bufq_file_q(bf) || !id || iterate_fd(id, 0, bufq_fd_is, file))
 		return 0;
 	spin_lock(&bf->holder_lock);
-	h = __bufq_holder_find(bf, id);
+	h = bufq_holder_find(bf, id);
+	if (h) {
+		WRITE_ONCE(h->files, NULL);
+		h->closing = true;
+	}
 	spin_unlock(&bf->holder_lock);
 	if (!h)
 		return 0;
+	smp_mb();	/* pairs with smp_mb() in bufq_holder_live() */
 	bufq_file_reclaim(bf, h);
 	spin_lock(&bf->holder_lock);
-	WRITE_ONCE(h->files, NULL);	/* free for the next process */
+	h->closing = false;	/* free for the next process */
 	spin_unlock(&bf->holder_lock);
 	return 0;
 }
+
+static const struct file_operations bufq_file_fops;
 
 /**
  * bufq_file_bind - make a file the face of a queue
@@ -1408,6 +1504,7 @@ struct bufq_file *bufq_file_open(struct file *file,
 	INIT_LIST_HEAD(&bf->holders);
 	/* The opener's holder, so that its takes need no memory. */
 	h->files = current->files;
+	h->closing = false;
 	list_add(&h->node, &bf->holders);
 	bf->last = h;
 	atomic_long_set(&bf->reclaimed, 0);
@@ -1433,11 +1530,26 @@ struct bufq_file *bufq_file_open(struct file *file,
  * (<uapi/linux/bufq.h>): its ioctls, mmap() of the queue's own data areas
  * (zero-copy in both directions), poll(), read() and write(). The file is
  * configured from the start; operations outside @cfg->ops fail with
- * EPERM. It holds a reference on @q and on @cfg->owner until it is
- * released: the driver may call bufq_destroy() at any time (user space
- * then sees ENODEV and EPOLLHUP), and its module cannot be unloaded while
- * a file or a mapping exists. The driver's open() returns what this
- * returns; @file's file_operations are bufq's from then on.
+ * EPERM. It holds a reference on @q and on @cfg->owner (NULL: the module
+ * of @file's file_operations, the driver's) until it is released: the
+ * driver may call bufq_destroy() at any time (user space then sees ENODEV
+ * and EPOLLHUP), and its module cannot be unloaded while a file or a
+ * mapping exists.
+ *
+ * What the driver must know:
+ *  - Call it last in open() and return what it returns: @file's
+ *    file_operations are bufq's from then on, and the driver gets no
+ *    release() of its own.
+ *  - reuse_cleanup and bufq_priv() data may be used after bufq_destroy(),
+ *    until the last file is released (user space's REUSE, and buffers
+ *    given back for a process that closed the file); a bufq_exit() of an
+ *    embedded queue waits, uninterruptibly, for every file's release.
+ *    Do not race bufq_destroy() with this call.
+ *  - Every file of @q maps all of @q's buffers. A kernel consumer reads
+ *    what user space wrote in place, and user space can still write it:
+ *    copy what it validates before it trusts it.
+ *  - bufq is built for x86-64, whose caches are coherent: there is no
+ *    flush_dcache_page() between the kernel's and user space's views.
  *
  * Context: process context, in a file's open(); may sleep.
  * Return: 0; -EINVAL if @q is not mappable or @cfg->ops has a bit outside
@@ -1450,7 +1562,8 @@ int bufq_file_attach(struct file *file, struct bufq *q,
 
 	if (!q->mappable || (cfg->ops & ~BUFQ_OPS_ALL))
 		return -EINVAL;
-	bf = bufq_file_open(file, NULL, cfg->owner);
+	/* The driver's module: its open() is running, so it is live. */
+	bf = bufq_file_open(file, NULL, cfg->owner ?: file->f_op->owner);
 	if (IS_ERR(bf))
 		return PTR_ERR(bf);
 	bufq_file_bind(bf, q, cfg->ops, q->buffer_size, 0, q->buffer_size);
@@ -1495,7 +1608,7 @@ static void bufq_fop_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "bufq-name:\t%s\n", bufq_label(q));
 }
 
-const struct file_operations bufq_file_fops = {
+static const struct file_operations bufq_file_fops = {
 	.owner = THIS_MODULE,
 	.release = bufq_fop_release,
 	.flush = bufq_fop_flush,

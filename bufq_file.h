@@ -57,8 +57,6 @@ struct bufq_file {
 	atomic_long_t reclaimed;
 };
 
-extern const struct file_operations bufq_file_fops;
-
 struct bufq_file *bufq_file_open(struct file *file,
 				 int (*configure)(struct bufq_file *bf,
 						  const void *cmd),

@@ -276,11 +276,11 @@ static void *bufq_slot_bind(struct bufq *q, struct bufq_buf *b)
 	u32 i;
 
 	raw_spin_lock_irqsave(&q->mem_lock, flags);
-	if (q->nr_free_slots) {
+	if (!WARN_ON_ONCE(!q->nr_free_slots)) {
 		i = q->free_slots[--q->nr_free_slots];
 		s = &q->slots[i];
 		s->buf = b;
-		WRITE_ONCE(s->owner, 0);
+		WARN_ON_ONCE(READ_ONCE(s->owner));
 		bufq_map_of(b)->index = i;
 		bufq_map_of(b)->len = 0;
 	}

@@ -3,7 +3,7 @@
  * KUnit cases for the kernel side of a queue user space can map:
  * &bufq_config.mappable, bufq_set_payload()/bufq_payload() and the
  * checks of bufq_file_attach(). What user space does with such a queue is
- * the kselftests' (tests/bufq_driver_test.c, tests/bufq_dev_test.c).
+ * the kselftests' (tests/bufq_testdev_test.c, tests/bufq_dev_test.c).
  */
 #define pr_fmt(fmt) "bufq-test: " fmt	/* scan-log.py's WARNING windows */
 

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include "kselftest_harness.h"
@@ -239,6 +240,162 @@ TEST_F(testdev, unplug)
 	EXPECT_EQ(0, bq_fetch(fd, &idx));
 	EXPECT_EQ(0, bq_reuse(fd, idx));
 	close(fd);
+}
+
+/* BATCH records after the device went away, on both of BATCH's paths. */
+TEST_F(testdev, batch_after_unplug)
+{
+	struct bufq_batch_op ops[2][2];
+	struct { struct bufq_batch_op op; __u64 pad; } wide[2];
+	struct bufq_batch b;
+	__u32 held[2], i;
+
+	ASSERT_EQ(0, bq_fetch(self->fd, &held[0]));
+	ASSERT_EQ(0, bq_fetch(self->fd, &held[1]));
+	ASSERT_EQ(0, param_write("unplug", 1));
+
+	/* The fast path (records of the kernel's size). */
+	ops[0][0] = (struct bufq_batch_op){ .op = BUFQ_OP_ENQUEUE, .index = held[0] };
+	ops[1][0] = (struct bufq_batch_op){ .op = BUFQ_OP_DEQUEUE };
+	ops[1][1] = (struct bufq_batch_op){ .op = BUFQ_OP_FETCH };
+	for (i = 0; i < 2; i++) {
+		b = (struct bufq_batch){
+			.size = sizeof(b), .ops = (uintptr_t)ops[i],
+			.entry_len = sizeof(ops[i][0]), .count = 1,
+		};
+		ASSERT_EQ(0, bq_ioctl(self->fd, BUFQ_IOCTL_BATCH, &b));
+		EXPECT_EQ(0, b.out_done);
+		EXPECT_EQ(ENODEV, ops[i][0].result);
+	}
+	/* BATCH_WAIT does not wait on it. */
+	ops[1][1].result = SENT32;
+	b = (struct bufq_batch){
+		.size = sizeof(b), .flags = BUFQ_BATCH_WAIT,
+		.ops = (uintptr_t)&ops[1][1], .entry_len = sizeof(ops[1][1]),
+		.count = 1,
+	};
+	ASSERT_EQ(0, bq_ioctl(self->fd, BUFQ_IOCTL_BATCH, &b));
+	EXPECT_EQ(ENODEV, ops[1][1].result);
+
+	/* The record-by-record path (records larger than the kernel's). */
+	memset(wide, 0, sizeof(wide));
+	wide[0].op = (struct bufq_batch_op){ .op = BUFQ_OP_ENQUEUE, .index = held[1] };
+	b = (struct bufq_batch){
+		.size = sizeof(b), .ops = (uintptr_t)wide,
+		.entry_len = sizeof(wide[0]), .count = 1,
+	};
+	ASSERT_EQ(0, bq_ioctl(self->fd, BUFQ_IOCTL_BATCH, &b));
+	EXPECT_EQ(0, b.out_done);
+	EXPECT_EQ(ENODEV, wide[0].op.result);
+
+	/* Both buffers are still held, and REUSE still takes them. */
+	ASSERT_EQ(0, bq_info(self->fd, &self->info));
+	EXPECT_EQ(2, self->info.out_held);
+	EXPECT_EQ(0, bq_reuse(self->fd, held[0]));
+	EXPECT_EQ(0, bq_reuse(self->fd, held[1]));
+}
+
+/* A wait for more buffers than the queue has is a wait for all of them. */
+TEST_F(testdev, batch_wait_capped)
+{
+	struct bufq_batch_op ops[2 * NBUF];
+	struct bufq_batch b = {
+		.size = sizeof(b), .flags = BUFQ_BATCH_WAIT,
+		.ops = (uintptr_t)ops, .entry_len = sizeof(ops[0]),
+		.count = 2 * NBUF, .wait_min = 2 * NBUF,
+	};
+	__u32 i;
+
+	for (i = 0; i < NBUF; i++)
+		ASSERT_EQ(1, write(self->fd, "m", 1));
+	for (i = 0; i < 2 * NBUF; i++)
+		ops[i] = (struct bufq_batch_op){ .op = BUFQ_OP_DEQUEUE };
+	ASSERT_EQ(0, bq_ioctl(self->fd, BUFQ_IOCTL_BATCH, &b));
+	EXPECT_EQ(NBUF, b.out_done);
+	EXPECT_EQ(EAGAIN, ops[NBUF].result);
+	for (i = 0; i < NBUF; i++)
+		EXPECT_EQ(0, bq_reuse(self->fd, ops[i].index));
+}
+
+/* Two files of one queue: each hands in only what was taken through it. */
+TEST_F(testdev, other_file_refused)
+{
+	__u32 mine, theirs;
+	int fd = open(TESTDEV, O_RDWR);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, bq_fetch(self->fd, &mine));
+	ASSERT_EQ(0, bq_fetch(fd, &theirs));
+	EXPECT_EQ(-EBADSLT, bq_reuse(fd, mine));
+	EXPECT_EQ(-EBADSLT, bq_enqueue(self->fd, theirs, 1, 0));
+	EXPECT_EQ(0, bq_enqueue(fd, theirs, 1, 0));
+	EXPECT_EQ(0, bq_reuse(self->fd, mine));
+	/* The other file's queued message is the queue's, for anyone. */
+	EXPECT_EQ(0, bq_dequeue(self->fd, &theirs, NULL));
+	EXPECT_EQ(0, bq_reuse(self->fd, theirs));
+	close(fd);
+	ASSERT_EQ(0, bq_info(self->fd, &self->info));
+	EXPECT_EQ(NBUF, self->info.out_free);
+	EXPECT_EQ(0, self->info.out_reclaimed);
+}
+
+struct taker {
+	int fd;
+	int ret;
+	__u32 index;
+};
+
+static void *blocking_dequeue(void *arg)
+{
+	struct taker *t = arg;
+
+	t->ret = bq_dequeue(t->fd, &t->index, NULL);
+	return NULL;
+}
+
+/*
+ * One thread waits in DEQUEUE while another closes the process's only
+ * descriptor: the message that then comes is not stranded with a process
+ * that no longer has the file; the DEQUEUE gives it back and fails with
+ * EBADF.
+ */
+TEST_F(testdev, take_after_last_close)
+{
+	struct taker t = { .fd = self->fd, .ret = 1 };
+	struct bufq_info info;
+	pthread_t thread;
+	int keep[2], status;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(keep));
+	pid = fork();		/* keeps the file open, and feeds it later */
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		char c;
+
+		alarm(60);
+		if (read(keep[0], &c, 1) != 1 || write(self->fd, "m", 1) != 1)
+			_exit(1);
+		usleep(200000);
+		if (bq_info(self->fd, &info) || info.out_reclaimed != 1 ||
+		    info.out_held || info.out_queued)
+			_exit(2);
+		_exit(0);
+	}
+	ASSERT_EQ(0, pthread_create(&thread, NULL, blocking_dequeue, &t));
+	usleep(200000);		/* in the wait, holder found */
+	munmap(self->mem, self->info.out_mmap_size);
+	self->mem = MAP_FAILED;
+	ASSERT_EQ(0, close(self->fd));
+	self->fd = -1;
+	ASSERT_EQ(1, write(keep[1], "g", 1));
+	ASSERT_EQ(0, pthread_join(thread, NULL));
+	EXPECT_EQ(-EBADF, t.ret);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	close(keep[0]);
+	close(keep[1]);
 }
 
 TEST_HARNESS_MAIN

@@ -346,9 +346,10 @@ __poll_t bufq_poll(struct bufq *q, struct file *file, poll_table *pt);
  *	<uapi/linux/bufq.h>; the others fail with EPERM. Capture (the
  *	driver produces): BUFQ_OPS_DEQUEUE | BUFQ_OPS_REUSE. Playback (the
  *	driver consumes): BUFQ_OPS_FETCH | BUFQ_OPS_ENQUEUE | BUFQ_OPS_REUSE.
- * @owner: the module the queue belongs to (THIS_MODULE): held while the
- *	file is open, so that the driver's callbacks and its queue outlive
- *	every file and mapping
+ * @owner: the module the queue belongs to (THIS_MODULE), held while a
+ *	file is open so that the driver's callbacks and its queue outlive
+ *	every file and mapping; NULL means the module of the opened file's
+ *	file_operations, which is the same for a driver's own device node
  */
 struct bufq_file_config {
 	unsigned int ops;

@@ -102,13 +102,10 @@ static ssize_t bufq_kprod_read(struct file *file, char __user *ubuf,
 	if (ret)
 		return ret;
 	n = bufq_payload(q, buf);
-	if (n > len) {
-		bufq_enqueue_at_head(q, buf);
-		return -EMSGSIZE;
-	}
-	if (copy_to_user(ubuf, buf, n)) {
-		bufq_enqueue_at_head(q, buf);
-		return -EFAULT;
+	if (n > len || copy_to_user(ubuf, buf, n)) {
+		if (bufq_enqueue_at_head(q, buf))
+			bufq_reuse(q, buf);
+		return n > len ? -EMSGSIZE : -EFAULT;
 	}
 	bufq_reuse(q, buf);
 	return n;

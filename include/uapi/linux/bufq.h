@@ -87,21 +87,28 @@
  * without BUFQ_OPS_FETCH and BUFQ_OPS_ENQUEUE (on a file open for reading,
  * or for writing: the VFS refuses the others with EBADF first). poll() reports EPOLLIN
  * only if DEQUEUE is allowed and EPOLLOUT only if FETCH is. If the driver
- * tears the queue down while the file is open, FETCH, DEQUEUE, read() and
- * write() fail with ENODEV and poll() reports EPOLLHUP; the mapping and the
- * buffers user space holds stay valid until the file is released.
+ * tears the queue down while the file is open, FETCH, DEQUEUE, ENQUEUE,
+ * read() and write() fail with ENODEV and poll() reports EPOLLHUP; the
+ * mapping and the buffers user space holds stay valid until the file is
+ * released (REUSE still takes them). A BATCH ENQUEUE record that races the
+ * teardown may report success: its message then goes with the queue's
+ * other queued work. Every file of a driver's queue maps all its buffers;
+ * a producer that fills them in place opens the file O_RDWR (a shared
+ * writable mapping needs both).
  *
  * Holders. The kernel knows which buffers user space holds, and through
- * which file and process: a buffer held by user space can only be handed
- * in through the file it was taken from (by any process that shares that
+ * which file and process (file descriptor table: threads that share one
+ * are one holder): a buffer held by user space can only be handed in
+ * through the file it was taken from (by any process that shares that
  * file), and one that user space does not hold, whether free, queued or
  * held by the kernel, is refused with EBADSLT. When a process closes the
  * last descriptor it has for a file (by close() or by exiting, SIGKILL
  * included), the buffers it took through that file and still holds go
  * back to the free list, as by REUSE; a dequeued message it held is then
- * gone. INFO's out_reclaimed counts them. A buffer taken by a call still
- * running in another thread when that last close happens stays held until
- * the file is released.
+ * gone. INFO's out_reclaimed counts them. A take by a call still running
+ * in another thread when that last close happens gives its buffer back at
+ * once and fails with EBADF, and so does a first take through a file the
+ * process received (fork, SCM_RIGHTS) and has closed.
  *
  * The device node is mode 0600. Module parameters bound each queue:
  * max_buffer_size (bytes per buffer), max_buffers (buffers per queue, also
@@ -124,8 +131,9 @@
  * The checks come in this order: the ioctl number (ENOTTY); the size and
  * the bytes of the struct (EFAULT, EINVAL, E2BIG); configuration (EBADFD);
  * the driver's permission (EPERM); the open mode (EBADF); writability of
- * the reply for FETCH, DEQUEUE and BATCH (EFAULT); then the command's own. Before CONFIGURE, a bad pointer
- * or size thus still gives EFAULT, EINVAL or E2BIG, not EBADFD.
+ * the reply for FETCH, DEQUEUE and BATCH (EFAULT); then the command's own.
+ * Before CONFIGURE, a bad pointer or size thus still gives EFAULT, EINVAL
+ * or E2BIG, not EBADFD.
  *
  * Errnos common to every command:
  *
@@ -251,8 +259,10 @@ struct bufq_configure {
  * @out_grown: buffers made by lookaside since configuration
  * @out_fetch_failed: fetches that found no buffer
  * @out_ops: the operations this file allows, &enum bufq_ops
- * @out_holders: processes that have taken buffers through this file and
- *	still have it open (see "Holders")
+ * @out_holders: processes (file descriptor tables) the file keeps a
+ *	holder for: the one that opened it, and each other one that took a
+ *	buffer through it, until it closes its last descriptor for the file
+ *	(see "Holders")
  * @out_reclaimed: buffers given back because the process holding them
  *	closed its last descriptor for this file (see "Holders")
  *
@@ -465,8 +475,10 @@ struct bufq_batch_op {
  *	passed, or until a signal arrives, whichever comes first; then it
  *	goes on as without the flag, taking what there is. The records
  *	before that one have run already: a consumer hands back what it is
- *	done with and waits for more in one call. A driver's file whose
- *	queue was torn down does not wait.
+ *	done with and waits for more in one call. The flag waits on an
+ *	O_NONBLOCK file too; a driver's file whose queue was torn down does
+ *	not wait. Without a timeout the wait lasts as long as the queue
+ *	falls short, which may be for ever.
  */
 enum bufq_batch_flags {
 	BUFQ_BATCH_WAIT = 1 << 0,
@@ -486,7 +498,8 @@ enum bufq_batch_flags {
  * @out_done: number of records that succeeded
  * @__reserved: must be 0
  * @wait_min: with BUFQ_BATCH_WAIT, how many buffers to wait for; 0 means
- *	1, more than @count means @count. Must be 0 without the flag.
+ *	1, more than @count (records of any op) or out_max_buffers means the
+ *	smaller of the two. Must be 0 without the flag.
  * @wait_timeout_ms: with BUFQ_BATCH_WAIT, the longest wait in
  *	milliseconds; 0 means no limit. Must be 0 without the flag.
  *
