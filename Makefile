@@ -44,9 +44,12 @@ lint:
 BUFQCTL := build/bufqctl
 bufqctl: $(BUFQCTL)
 BUFQCTL_SRC := tools/bufqctl/bufqctl.c tools/bufqctl/bufqctl_obs.c
-$(BUFQCTL): $(BUFQCTL_SRC) tools/bufqctl/bufqctl.h include/uapi/linux/bufq.h VERSION
+BUFQCTL_HDR := tools/bufqctl/bufqctl.h include/uapi/linux/bufq.h \
+	samples/bufq_sample.h VERSION
+$(BUFQCTL): $(BUFQCTL_SRC) $(BUFQCTL_HDR)
 	@mkdir -p $(@D)
-	$(CC) -static -O2 -Wall -I include/uapi $(BUFQ_VERSION_DEF) -o $@ $(BUFQCTL_SRC)
+	$(CC) -static -O2 -Wall -I include/uapi -I samples $(BUFQ_VERSION_DEF) \
+		-o $@ $(BUFQCTL_SRC)
 
 # Boot Debian's stock 6.12 kernel (downloaded, never installed) with bufq
 # and bufq_sample loaded and show them at work; see tools/vm/demo.sh.
@@ -92,9 +95,9 @@ BUFQ_NO_SIGN = $(if $(wildcard $(KDIR)/certs/signing_key.pem),,CONFIG_MODULE_SIG
 CFLAGS ?= -O2 -g
 BUFQCTL_DYN := build/install/bufqctl
 
-$(BUFQCTL_DYN): $(BUFQCTL_SRC) tools/bufqctl/bufqctl.h include/uapi/linux/bufq.h VERSION
+$(BUFQCTL_DYN): $(BUFQCTL_SRC) $(BUFQCTL_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wall -I include/uapi $(BUFQ_VERSION_DEF) \
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wall -I include/uapi -I samples $(BUFQ_VERSION_DEF) \
 		$(LDFLAGS) -o $@ $(BUFQCTL_SRC)
 
 install: install-modules install-tools install-data
