@@ -2,7 +2,9 @@
 # `make demo`: boot Debian's stock 6.12 kernel in QEMU (TCG) with bufq.ko and
 # bufq_sample.ko built against its headers, and run tools/vm/demo-init in it:
 # bufqctl pipes at three sizes in three modes, a shell round trip through
-# /dev/bufq, the sample's kernel thread fed through /dev/bufq-sample.
+# /dev/bufq, the sample's kernel thread fed through /dev/bufq-sample, its
+# capture device at two rates (frames/s, drops, latency, sequence check)
+# and its playback device (the kernel thread's CRC against bufqctl's).
 # Prints the guest's output and exits 0 only if it ended with "DEMO OK".
 # `demo.sh --shell` (make vm-shell): the same VM, to an interactive shell.
 # `demo.sh --kernel SERIES FLAVOUR [--out DIR]`: another Debian 12 stock
