@@ -369,7 +369,7 @@ TEST(dev_bufq_allows_all)
 	info.flags = 0;
 	ASSERT_EQ(0, bq_ioctl(fd, BUFQ_IOCTL_INFO, &info));
 	EXPECT_EQ(BUFQ_OPS_ALL, info.out_ops);
-	EXPECT_EQ(0, info.out_holders);	/* nobody took a buffer */
+	EXPECT_EQ(1, info.out_holders);	/* the opener's, nobody else's */
 	EXPECT_EQ(0, info.out_reclaimed);
 	close(fd);
 }
@@ -384,7 +384,7 @@ TEST_F(capture, info)
 	info.flags = 0;
 	ASSERT_EQ(0, bq_ioctl(self->fd, BUFQ_IOCTL_INFO, &info));
 	EXPECT_EQ(CAPTURE_OPS, info.out_ops);
-	EXPECT_EQ(0, info.out_holders);	/* nobody took a buffer */
+	EXPECT_EQ(1, info.out_holders);	/* the opener's, nobody else's */
 	EXPECT_EQ(0, info.out_config_flags);
 	EXPECT_EQ(read_num(PARAMS "capture_count", 10), info.out_buffer_count);
 	EXPECT_EQ(read_num(PARAMS "frame_size", 10), info.out_buffer_size);
@@ -483,7 +483,7 @@ TEST_F(playback, info)
 	info.flags = 0;
 	ASSERT_EQ(0, bq_ioctl(self->fd, BUFQ_IOCTL_INFO, &info));
 	EXPECT_EQ(PLAYBACK_OPS, info.out_ops);
-	EXPECT_EQ(0, info.out_holders);	/* nobody took a buffer */
+	EXPECT_EQ(1, info.out_holders);	/* the opener's, nobody else's */
 	EXPECT_EQ(read_num(PARAMS "playback_count", 10), info.out_buffer_count);
 	EXPECT_EQ(read_num(PARAMS "playback_size", 10), info.out_buffer_size);
 	EXPECT_EQ(info.out_buffer_count, info.out_total);
@@ -639,12 +639,14 @@ static void holder_killed(struct __test_metadata *_metadata, int fd,
 {
 	struct bufq_info info;
 	unsigned long long reclaimed;
-	__u32 idx[8], index;
+	__u32 idx[8], index, holders;
 	int sync[2];
 	pid_t pid;
 	unsigned int i;
 
 	ASSERT_GE(8, n);
+	ASSERT_EQ(0, bq_info(fd, &info));
+	holders = info.out_holders;
 	ASSERT_EQ(0, pipe(sync));
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -666,14 +668,14 @@ static void holder_killed(struct __test_metadata *_metadata, int fd,
 	close(sync[0]);
 	ASSERT_EQ(0, bq_info(fd, &info));
 	EXPECT_EQ(n, info.out_held);
-	EXPECT_EQ(1, info.out_holders);
+	EXPECT_EQ(holders + 1, info.out_holders);
 	reclaimed = info.out_reclaimed;
 
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	ASSERT_EQ(128 + SIGKILL, wait_child(pid));
 	ASSERT_EQ(0, wait_held(fd, 0, &info));
 	EXPECT_EQ(reclaimed + n, info.out_reclaimed);
-	EXPECT_EQ(0, info.out_holders);
+	EXPECT_EQ(holders, info.out_holders);
 	EXPECT_TRUE(bq_conserved(&info));
 	for (i = 0; i < n; i++)
 		EXPECT_EQ(-EBADSLT, bq_reuse(fd, idx[i]));
