@@ -104,14 +104,19 @@ static inline const char *bufq_label(const struct bufq *q)
 	return q->name;
 }
 
+/* Free buffers: on the producer stack and in the per-CPU caches. */
+unsigned int bufq_nr_free(const struct bufq *q);
+/* Queued buffers: on the consumer list and pushed on its tail. */
+unsigned int bufq_nr_queued(const struct bufq *q);
+
 static inline unsigned int bufq_trace_free(const struct bufq *q)
 {
-	return READ_ONCE(q->nr_free);
+	return bufq_nr_free(q);
 }
 
 static inline unsigned int bufq_trace_queued(const struct bufq *q)
 {
-	return READ_ONCE(q->nr_queued);
+	return bufq_nr_queued(q);
 }
 
 static inline unsigned int bufq_trace_total(const struct bufq *q)
