@@ -2061,18 +2061,19 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n;) {
 		b = list_first_entry_or_null(&q->work_list, struct bufq_buf,
 					     node);
-		if (!b)
+		if (b) {
+			__bufq_unqueue(q, b);
+			trace_bufq_dequeue(q, b->data);
+			bufs[i++] = b->data;
+			continue;
+		}
+		/* Then pend: up to BUFQ_PC_MAX unlisted, the rest listed. */
+		k = __bufq_take_pend(q, got, min(n - i, BUFQ_PC_MAX));
+		if (!k)
 			break;
-		__bufq_unqueue(q, b);
-		trace_bufq_dequeue(q, b->data);
-		bufs[i] = b->data;
-	}
-	/* Then pend, unlisted: up to BUFQ_PC_MAX at a time. */
-	while (i < n && (k = __bufq_take_pend(q, got,
-					      min(n - i, BUFQ_PC_MAX)))) {
 		for (j = 0; j < k; j++)
 			bufs[i++] = got[j]->data;
 	}

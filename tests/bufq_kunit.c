@@ -3051,6 +3051,36 @@ static void bufq_test_cache_destroy(struct kunit *test)
 	bufq_exit(q);
 }
 
+/* Bulk calls of more than a cache or a pend batch keep FIFO order. */
+static void bufq_test_bulk_large(struct kunit *test)
+{
+	const unsigned int n = 100;
+	struct bufq_config cfg;
+	void **bufs, **out;
+	struct bufq *q;
+	unsigned int i;
+
+	bufs = kunit_kcalloc(test, n, sizeof(*bufs), GFP_KERNEL);
+	out = kunit_kcalloc(test, n, sizeof(*out), GFP_KERNEL);
+	KUNIT_ASSERT_TRUE(test, bufs && out);
+	bufq_test_config(&cfg, n);
+	q = bufq_test_create(test, &cfg);
+
+	KUNIT_ASSERT_EQ(test, bufq_fetch_bulk(q, bufs, n), n);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue_bulk(q, bufs, n / 2), n / 2);
+	for (i = n / 2; i < n; i++)
+		KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[i]), 0);
+	bufq_test_expect_counts(test, q, n, 0, n, 0);
+	KUNIT_EXPECT_EQ(test, bufq_dequeue_bulk(q, out, n), n);
+	for (i = 0; i < n; i++)
+		KUNIT_EXPECT_PTR_EQ(test, out[i], bufs[i]);
+	KUNIT_EXPECT_EQ(test, bufq_reuse_bulk(q, out, n), n);
+	bufq_test_expect_counts(test, q, n, n, 0, 0);
+	KUNIT_EXPECT_EQ(test, bufq_fetch_bulk(q, bufs, n), n);
+	KUNIT_EXPECT_EQ(test, bufq_reuse_bulk(q, bufs, n), n);
+	bufq_test_expect_counts(test, q, n, n, 0, 0);
+}
+
 static void bufq_test_reuse_fn(struct bufq *q, void *buf, void *ctx, void *arg)
 {
 	bufq_reuse(q, buf);
@@ -3142,6 +3172,7 @@ static struct kunit_case bufq_test_cases[] = {
 	KUNIT_CASE(bufq_test_cache_shrink),
 	KUNIT_CASE(bufq_test_cache_destroy),
 	KUNIT_CASE(bufq_test_mixed_order),
+	KUNIT_CASE(bufq_test_bulk_large),
 	{}
 };
 
