@@ -35,9 +35,13 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <kunit/visibility.h>
+#include <linux/hash.h>
 #include <linux/jiffies.h>
+#include <linux/log2.h>
 #include <linux/memcontrol.h>
 #include <linux/module.h>
+#include <linux/overflow.h>
+#include <linux/rcupdate.h>
 #include <linux/sched/clock.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -60,6 +64,188 @@ static bool bufq_sentinels_ok(const struct bufq *q, struct bufq_buf *b)
 			    BUFQ_SENTINEL);
 }
 
+/* The header of a data area of @q. */
+static __always_inline struct bufq_buf *bufq_header(const struct bufq *q,
+						    void *buf)
+{
+	if (q->paged)	/* the header, with bit 0 set: see bufq_mem.c */
+		return (void *)(page_private(virt_to_page(buf)) & ~1UL);
+	return buf - sizeof(struct bufq_buf);
+}
+
+/*
+ * The queue's buffers by data address: whether a pointer handed in is one
+ * of this queue's data areas, answered without a call and without reading
+ * what it points at (bufq_find()). Open addressing with linear probing,
+ * never more than half full; a removal leaves a tombstone, which an
+ * insert may reuse. Changed under free_lock; read in a preemption-off
+ * section, and replaced by a larger copy when full, the old one freed
+ * after an RCU grace period. A buffer leaves it before it is freed.
+ */
+struct bufq_index {
+	unsigned int mask;		/* slots - 1 */
+	unsigned int used;		/* buffers and tombstones */
+	unsigned int reserved;		/* inserts that growth will make */
+	struct rcu_head rcu;
+	unsigned long slot[];		/* a data address, free or tombstone */
+};
+
+#define BUFQ_INDEX_FREE	0UL
+#define BUFQ_INDEX_TOMB	1UL
+#define BUFQ_INDEX_MIN	16U
+
+/* A table with room for @n buffers; charged to the queue's memcg. */
+static struct bufq_index *bufq_index_alloc(struct bufq *q, unsigned int n,
+					   gfp_t gfp)
+{
+	unsigned int slots = roundup_pow_of_two(max(2 * n, BUFQ_INDEX_MIN));
+	struct mem_cgroup *old = set_active_memcg(q->memcg);
+	struct bufq_index *ix;
+
+	ix = kzalloc(struct_size(ix, slot, slots), gfp);
+	set_active_memcg(old);
+	if (ix)
+		ix->mask = slots - 1;
+	return ix;
+}
+
+static __always_inline unsigned int bufq_index_at(const struct bufq_index *ix,
+						  unsigned long key)
+{
+	return hash_long(key, 32) & ix->mask;
+}
+
+/* Is @key in @ix? Context: any, preemption off. */
+static __always_inline bool bufq_index_has(const struct bufq_index *ix,
+					   unsigned long key)
+{
+	unsigned int i = bufq_index_at(ix, key);
+	unsigned long v;
+
+	if (unlikely(key <= BUFQ_INDEX_TOMB))
+		return false;
+	/* Ends: at most half the slots are used, so one is free. */
+	while ((v = READ_ONCE(ix->slot[i])) != key) {
+		if (v == BUFQ_INDEX_FREE)
+			return false;
+		i = (i + 1) & ix->mask;
+	}
+	return true;
+}
+
+/* Caller holds free_lock (or owns the table) and knows there is room. */
+static void __bufq_index_put(struct bufq_index *ix, unsigned long key)
+{
+	unsigned int i = bufq_index_at(ix, key);
+
+	while (ix->slot[i] > BUFQ_INDEX_TOMB)
+		i = (i + 1) & ix->mask;
+	if (ix->slot[i] == BUFQ_INDEX_FREE)
+		ix->used++;
+	WRITE_ONCE(ix->slot[i], key);
+}
+
+/* Caller holds free_lock. @b is about to be freed. */
+static void __bufq_index_del(struct bufq *q, struct bufq_buf *b)
+{
+	struct bufq_index *ix = rcu_dereference_protected(q->index,
+				lockdep_is_held(&q->free_lock));
+	unsigned long key = (unsigned long)b->data;
+	unsigned int i = bufq_index_at(ix, key);
+
+	while (ix->slot[i] != key) {
+		if (WARN_ON_ONCE(ix->slot[i] == BUFQ_INDEX_FREE))
+			return;
+		i = (i + 1) & ix->mask;
+	}
+	WRITE_ONCE(ix->slot[i], BUFQ_INDEX_TOMB);
+}
+
+/* Room for one more insert, counting those reserved? */
+static bool bufq_index_room(const struct bufq_index *ix)
+{
+	return 2 * (ix->used + ix->reserved + 1) <= ix->mask + 1;
+}
+
+/*
+ * Caller holds free_lock. Reserve room for the insert of a buffer growth
+ * is about to make, in @fresh (from bufq_index_alloc(), with the live
+ * buffers copied over) if the table is full and @fresh is large enough.
+ * Return: true if reserved; *@fresh is then the table to free (the old
+ * one, or @fresh unused), or NULL.
+ */
+static bool __bufq_index_reserve(struct bufq *q, struct bufq_index **fresh)
+{
+	struct bufq_index *ix = rcu_dereference_protected(q->index,
+				lockdep_is_held(&q->free_lock));
+	struct bufq_index *nx = *fresh;
+	unsigned int i;
+
+	if (!bufq_index_room(ix)) {
+		if (!nx || 2 * (q->total + ix->reserved + 1) > nx->mask + 1)
+			return false;
+		for (i = 0; i <= ix->mask; i++)
+			if (ix->slot[i] > BUFQ_INDEX_TOMB)
+				__bufq_index_put(nx, ix->slot[i]);
+		nx->reserved = ix->reserved;
+		rcu_assign_pointer(q->index, nx);
+		*fresh = ix;
+		ix = nx;
+	}
+	ix->reserved++;
+	return true;
+}
+
+/*
+ * Reserve room in the index for a buffer growth will make, growing the
+ * index first if it is full. Return: false if out of memory.
+ */
+static bool bufq_index_reserve(struct bufq *q)
+{
+	struct bufq_index *fresh = NULL;
+	unsigned long flags;
+	bool done;
+
+	for (;;) {
+		raw_spin_lock_irqsave(&q->free_lock, flags);
+		done = __bufq_index_reserve(q, &fresh);
+		raw_spin_unlock_irqrestore(&q->free_lock, flags);
+		if (fresh)
+			kfree_rcu(fresh, rcu);	/* readers may be in it */
+		if (done)
+			return true;
+		fresh = bufq_index_alloc(q, 2 * READ_ONCE(q->total) + 2, q->gfp);
+		if (!fresh)
+			return false;
+	}
+}
+
+/* Caller holds free_lock. Fill or drop a reservation of bufq_index_reserve(). */
+static void __bufq_index_fill(struct bufq *q, struct bufq_buf *b)
+{
+	struct bufq_index *ix = rcu_dereference_protected(q->index,
+				lockdep_is_held(&q->free_lock));
+
+	ix->reserved--;
+	if (b)
+		__bufq_index_put(ix, (unsigned long)b->data);
+}
+
+/*
+ * The header of @buf, if it is a data area of @q; nothing else is read
+ * first. Context: any.
+ */
+static __always_inline struct bufq_buf *bufq_find(struct bufq *q, void *buf)
+{
+	bool ours;
+
+	rcu_read_lock_sched();
+	ours = bufq_index_has(rcu_dereference_sched(q->index),
+			      (unsigned long)buf);
+	rcu_read_unlock_sched();
+	return ours ? bufq_header(q, buf) : NULL;
+}
+
 /*
  * The hot paths are __always_inline: each call is then one frame, which
  * counts where returns are mitigated (retbleed, SRSO) and calls are not free.
@@ -72,7 +258,7 @@ static bool bufq_sentinels_ok(const struct bufq *q, struct bufq_buf *b)
 static __always_inline struct bufq_buf *bufq_claim(struct bufq *q, void *buf,
 						   enum bufq_state to)
 {
-	struct bufq_buf *b = bufq_mem_find(q, buf);
+	struct bufq_buf *b = bufq_find(q, buf);
 	const char *why;
 
 	if (!b)
@@ -272,13 +458,14 @@ static void bufq_free_fields(struct bufq *q)
 	kfree(q->name);
 }
 
+static void bufq_free_all(struct bufq *q);
+
 static void bufq_release_work(struct work_struct *work)
 {
 	struct bufq *q = container_of(work, struct bufq, release_work);
 
 	irq_work_sync(&q->defer_work);
-	free_percpu(q->pcpu);
-	bufq_free_fields(q);
+	bufq_free_all(q);
 	kfree(q);
 }
 
@@ -482,6 +669,7 @@ static bool __bufq_keep(struct bufq *q, struct bufq_buf *b)
 {
 	if (unlikely(q->dead || __bufq_may_shrink(q))) {
 		q->pending++;	/* still counted until freed */
+		__bufq_index_del(q, b);
 		trace_bufq_reuse(q, b->data, false);
 		return false;
 	}
@@ -750,6 +938,9 @@ static int bufq_fill(struct bufq *q, gfp_t gfp)
 		b = bufq_mem_alloc(q, gfp);
 		if (!b)
 			goto fail;
+		/* Not shared yet: no lock. */
+		__bufq_index_put(rcu_dereference_protected(q->index, true),
+				 (unsigned long)b->data);
 		bufq_set_state(q, b, BUFQ_STATE_FREE);
 		q->free_bufs[q->nr_free++] = b;
 	}
@@ -763,6 +954,14 @@ fail:
 }
 
 /* Allocate what the queue needs besides itself; charged to q->memcg. */
+/* What bufq_alloc_fields() makes that bufq_free_fields() leaves. */
+static void bufq_free_own(struct bufq *q)
+{
+	free_percpu(q->pcpu);
+	/* No reader is left: the queue is unused or gone. */
+	kfree(rcu_dereference_protected(q->index, true));
+}
+
 static int bufq_alloc_fields(struct bufq *q, const struct bufq_config *cfg,
 			     gfp_t gfp)
 {
@@ -781,16 +980,18 @@ static int bufq_alloc_fields(struct bufq *q, const struct bufq_config *cfg,
 	q->pcpu = __alloc_percpu_gfp(sizeof(struct bufq_pcpu) +
 				     q->pcpu_max * sizeof(struct bufq_buf *),
 				     __alignof__(struct bufq_pcpu), gfp);
-	ret = q->pcpu ? bufq_fill(q, gfp) : -ENOMEM;
+	RCU_INIT_POINTER(q->index, bufq_index_alloc(q, cfg->buffer_count, gfp));
+	ret = q->pcpu && rcu_access_pointer(q->index) ? bufq_fill(q, gfp) :
+							-ENOMEM;
 	if (ret)
-		free_percpu(q->pcpu);	/* bufq_free_fields() leaves it */
+		bufq_free_own(q);	/* bufq_free_fields() leaves them */
 	return ret;
 }
 
 /* All bufq_init() made but the buffers, which are all gone. */
 static void bufq_free_all(struct bufq *q)
 {
-	free_percpu(q->pcpu);
+	bufq_free_own(q);
 	bufq_free_fields(q);
 }
 
@@ -934,6 +1135,10 @@ static void bufq_shutdown(struct bufq *q)
 	WRITE_ONCE(q->nr_free, 0);
 	n = nf + __bufq_pc_drain(q, &cached);
 	q->pending += n;
+	for (i = 0; i < nf; i++)
+		__bufq_index_del(q, bufs[i]);
+	llist_for_each_entry(b, cached.first, lnode)
+		__bufq_index_del(q, b);
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 
 	/*
@@ -1079,11 +1284,13 @@ static int __bufq_take_free(struct bufq *q, struct bufq_buf **b, bool atomic)
 /* Fill a reservation made by __bufq_take_free(). */
 static struct bufq_buf *bufq_grow(struct bufq *q)
 {
-	struct bufq_buf *b = bufq_mem_alloc(q, q->gfp);
-	bool release = false, dead = false;
+	bool release = false, dead = false, indexed = bufq_index_reserve(q);
+	struct bufq_buf *b = indexed ? bufq_mem_alloc(q, q->gfp) : NULL;
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&q->free_lock, flags);
+	if (indexed)
+		__bufq_index_fill(q, b);
 	if (b) {
 		q->pending--;
 		q->grown++;
@@ -1367,7 +1574,9 @@ static __always_inline void bufq_wake_pend(struct bufq *q, unsigned int n)
 		__bufq_wake_consumers(q, n);
 		raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	}
-	bufq_wake_poll(q);
+	/* Ordered by the push's cmpxchg, as above. */
+	if (unlikely(waitqueue_active(&q->poll_wait)))
+		bufq_wake_poll(q);
 }
 
 /* An enqueue at the tail without a timer: @b is QUEUED already. */
@@ -1763,13 +1972,7 @@ EXPORT_SYMBOL_GPL(bufq_count);
  */
 void *bufq_context(struct bufq *q, void *buf)
 {
-	struct bufq_buf *b;
-
-	if (q->paged)	/* the header, with bit 0 set: see bufq_mem.c */
-		b = (void *)(page_private(virt_to_page(buf)) & ~1UL);
-	else
-		b = buf - sizeof(*b);
-	return bufq_ctx_of(q, b);
+	return bufq_ctx_of(q, bufq_header(q, buf));
 }
 EXPORT_SYMBOL_GPL(bufq_context);
 

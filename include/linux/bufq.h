@@ -52,6 +52,7 @@
 
 struct bufq;
 struct bufq_buf;
+struct bufq_index;
 struct bufq_pcpu;
 struct mem_cgroup;
 struct page;
@@ -256,6 +257,7 @@ struct bufq {
 	struct work_struct release_work;
 	wait_queue_head_t poll_wait;
 	struct bufq_pcpu __percpu *pcpu;	/* per-CPU caches of free buffers */
+	struct bufq_index __rcu *index;	/* the buffers, by data address */
 	unsigned int pcpu_max;		/* buffers each of them holds at most */
 
 	/* Memory: chunks that have free object slots. */
