@@ -21,6 +21,11 @@
  * nr_free and nr_queued are also read without their lock, so that a fetch
  * or dequeue that must fail does not take a lock a busy peer needs.
  *
+ * The fast paths take neither lock: fetch and reuse use a per-CPU cache
+ * of free buffers in front of the producer stack (see struct bufq_pcpu),
+ * an enqueue at the tail pushes on q->pend (see bufq_pend_push()), and
+ * hand-ins are validated by the index of data areas (struct bufq_index).
+ *
  * The producer list is a stack of pointers, not a list_head: it never
  * holds more than buffer_count buffers (DMF's rule: growth beyond it is
  * freed on reuse), so an array of buffer_count suffices, a fetch or reuse
