@@ -2264,9 +2264,12 @@ EXPORT_SYMBOL_GPL(bufq_enqueue_bulk);
  */
 unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 {
-	struct bufq_buf *b, *got[BUFQ_PC_MAX];
-	unsigned int i, j, k;
+	unsigned int i, k, end;
 	unsigned long flags;
+	struct bufq_buf *b;
+
+	/* bufs[] holds headers for a moment: both are object pointers. */
+	BUILD_BUG_ON(sizeof(*bufs) != sizeof(b));
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
 	for (i = 0; i < n;) {
@@ -2278,12 +2281,12 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 			bufs[i++] = b->data;
 			continue;
 		}
-		/* Then pend: up to BUFQ_PC_MAX unlisted, the rest listed. */
-		k = __bufq_take_pend(q, got, min(n - i, BUFQ_PC_MAX));
+		/* Then pend, straight into @bufs: headers, then data areas. */
+		k = __bufq_take_pend(q, (struct bufq_buf **)(bufs + i), n - i);
 		if (!k)
 			break;
-		for (j = 0; j < k; j++)
-			bufs[i++] = got[j]->data;
+		for (end = i + k; i < end; i++)
+			bufs[i] = ((struct bufq_buf *)bufs[i])->data;
 	}
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return i;
