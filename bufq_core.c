@@ -21,6 +21,11 @@
  * nr_free and nr_queued are also read without their lock, so that a fetch
  * or dequeue that must fail does not take a lock a busy peer needs.
  *
+ * The fast paths take neither lock: fetch and reuse use a per-CPU cache
+ * of free buffers in front of the producer stack (see struct bufq_pcpu),
+ * an enqueue at the tail pushes on q->pend (see bufq_pend_push()), and
+ * hand-ins are validated by the index of data areas (struct bufq_index).
+ *
  * The producer list is a stack of pointers, not a list_head: it never
  * holds more than buffer_count buffers (DMF's rule: growth beyond it is
  * freed on reuse), so an array of buffer_count suffices, a fetch or reuse
@@ -34,9 +39,14 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <kunit/visibility.h>
+#include <linux/hash.h>
 #include <linux/jiffies.h>
+#include <linux/log2.h>
 #include <linux/memcontrol.h>
 #include <linux/module.h>
+#include <linux/overflow.h>
+#include <linux/rcupdate.h>
 #include <linux/sched/clock.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -60,6 +70,179 @@ static bool bufq_sentinels_ok(const struct bufq *q, struct bufq_buf *b)
 }
 
 /*
+ * The queue's buffers by data address: whether a pointer handed in is one
+ * of this queue's data areas, answered without a call and without reading
+ * what it points at (bufq_find()). Open addressing with linear probing,
+ * never more than half full; a removal leaves a tombstone, which an
+ * insert may reuse. Changed under free_lock; read in a preemption-off
+ * section, and replaced by a larger copy when full, the old one freed
+ * after an RCU grace period. A buffer leaves it before it is freed.
+ */
+struct bufq_index {
+	unsigned int mask;		/* slots - 1 */
+	unsigned int used;		/* buffers and tombstones */
+	unsigned int reserved;		/* inserts that growth will make */
+	struct rcu_head rcu;
+	unsigned long slot[];		/* a data address, free or tombstone */
+};
+
+#define BUFQ_INDEX_FREE	0UL
+#define BUFQ_INDEX_TOMB	1UL
+#define BUFQ_INDEX_MIN	16U
+
+/* A table with room for @n buffers; charged to the queue's memcg. */
+static struct bufq_index *bufq_index_alloc(struct bufq *q, unsigned int n,
+					   gfp_t gfp)
+{
+	unsigned int slots = roundup_pow_of_two(max(2 * n, BUFQ_INDEX_MIN));
+	struct mem_cgroup *old = set_active_memcg(q->memcg);
+	struct bufq_index *ix;
+
+	ix = kzalloc(struct_size(ix, slot, slots), gfp);
+	set_active_memcg(old);
+	if (ix)
+		ix->mask = slots - 1;
+	return ix;
+}
+
+static __always_inline unsigned int bufq_index_at(const struct bufq_index *ix,
+						  unsigned long key)
+{
+	return hash_long(key, 32) & ix->mask;
+}
+
+/* Is @key in @ix? Context: any, preemption off. */
+static __always_inline bool bufq_index_has(const struct bufq_index *ix,
+					   unsigned long key)
+{
+	unsigned int i = bufq_index_at(ix, key);
+	unsigned long v;
+
+	if (unlikely(key <= BUFQ_INDEX_TOMB))
+		return false;
+	/* Ends: at most half the slots are used, so one is free. */
+	while ((v = READ_ONCE(ix->slot[i])) != key) {
+		if (v == BUFQ_INDEX_FREE)
+			return false;
+		i = (i + 1) & ix->mask;
+	}
+	return true;
+}
+
+/* Caller holds free_lock (or owns the table) and knows there is room. */
+static void __bufq_index_put(struct bufq_index *ix, unsigned long key)
+{
+	unsigned int i = bufq_index_at(ix, key);
+
+	while (ix->slot[i] > BUFQ_INDEX_TOMB)
+		i = (i + 1) & ix->mask;
+	if (ix->slot[i] == BUFQ_INDEX_FREE)
+		ix->used++;
+	WRITE_ONCE(ix->slot[i], key);
+}
+
+/* Caller holds free_lock. @b is about to be freed. */
+static void __bufq_index_del(struct bufq *q, struct bufq_buf *b)
+{
+	struct bufq_index *ix = rcu_dereference_protected(q->index,
+				lockdep_is_held(&q->free_lock));
+	unsigned long key = (unsigned long)b->data;
+	unsigned int i = bufq_index_at(ix, key);
+
+	while (ix->slot[i] != key) {
+		if (WARN_ON_ONCE(ix->slot[i] == BUFQ_INDEX_FREE))
+			return;
+		i = (i + 1) & ix->mask;
+	}
+	WRITE_ONCE(ix->slot[i], BUFQ_INDEX_TOMB);
+}
+
+/* Room for one more insert, counting those reserved? */
+static bool bufq_index_room(const struct bufq_index *ix)
+{
+	return 2 * (ix->used + ix->reserved + 1) <= ix->mask + 1;
+}
+
+/*
+ * Caller holds free_lock. Reserve room for the insert of a buffer growth
+ * is about to make, in @fresh (from bufq_index_alloc(), with the live
+ * buffers copied over) if the table is full and @fresh is large enough.
+ * Return: true if reserved; *@fresh is then the table to free (the old
+ * one, or @fresh unused), or NULL.
+ */
+static bool __bufq_index_reserve(struct bufq *q, struct bufq_index **fresh)
+{
+	struct bufq_index *ix = rcu_dereference_protected(q->index,
+				lockdep_is_held(&q->free_lock));
+	struct bufq_index *nx = *fresh;
+	unsigned int i;
+
+	if (!bufq_index_room(ix)) {
+		if (!nx || 2 * (q->total + ix->reserved + 1) > nx->mask + 1)
+			return false;
+		for (i = 0; i <= ix->mask; i++)
+			if (ix->slot[i] > BUFQ_INDEX_TOMB)
+				__bufq_index_put(nx, ix->slot[i]);
+		nx->reserved = ix->reserved;
+		rcu_assign_pointer(q->index, nx);
+		*fresh = ix;
+		ix = nx;
+	}
+	ix->reserved++;
+	return true;
+}
+
+/*
+ * Reserve room in the index for a buffer growth will make, growing the
+ * index first if it is full. Return: false if out of memory.
+ */
+static bool bufq_index_reserve(struct bufq *q)
+{
+	struct bufq_index *fresh = NULL;
+	unsigned long flags;
+	bool done;
+
+	for (;;) {
+		raw_spin_lock_irqsave(&q->free_lock, flags);
+		done = __bufq_index_reserve(q, &fresh);
+		raw_spin_unlock_irqrestore(&q->free_lock, flags);
+		if (fresh)
+			kfree_rcu(fresh, rcu);	/* readers may be in it */
+		if (done)
+			return true;
+		fresh = bufq_index_alloc(q, 2 * READ_ONCE(q->total) + 2, q->gfp);
+		if (!fresh)
+			return false;
+	}
+}
+
+/* Caller holds free_lock. Fill or drop a reservation of bufq_index_reserve(). */
+static void __bufq_index_fill(struct bufq *q, struct bufq_buf *b)
+{
+	struct bufq_index *ix = rcu_dereference_protected(q->index,
+				lockdep_is_held(&q->free_lock));
+
+	ix->reserved--;
+	if (b)
+		__bufq_index_put(ix, (unsigned long)b->data);
+}
+
+/*
+ * The header of @buf, if it is a data area of @q; nothing else is read
+ * first. Context: any.
+ */
+static __always_inline struct bufq_buf *bufq_find(struct bufq *q, void *buf)
+{
+	bool ours;
+
+	rcu_read_lock_sched();
+	ours = bufq_index_has(rcu_dereference_sched(q->index),
+			      (unsigned long)buf);
+	rcu_read_unlock_sched();
+	return ours ? bufq_buf_of(q, buf) : NULL;
+}
+
+/*
  * The hot paths are __always_inline: each call is then one frame, which
  * counts where returns are mitigated (retbleed, SRSO) and calls are not free.
  *
@@ -71,7 +254,7 @@ static bool bufq_sentinels_ok(const struct bufq *q, struct bufq_buf *b)
 static __always_inline struct bufq_buf *bufq_claim(struct bufq *q, void *buf,
 						   enum bufq_state to)
 {
-	struct bufq_buf *b = bufq_mem_find(q, buf);
+	struct bufq_buf *b = bufq_find(q, buf);
 	const char *why;
 
 	if (!b)
@@ -98,6 +281,172 @@ static void bufq_set_state(struct bufq *q, struct bufq_buf *b,
 	WRITE_ONCE(b->magic, bufq_magic(q, b, state));
 }
 
+/*
+ * Per-CPU caches of free buffers (magazines, as SLUB's and page_pool's), in
+ * front of the producer stack: a fetch takes from its CPU's cache and a
+ * reuse puts there, each with one cmpxchg on the cache's word, no lock and
+ * no interrupt masking; only an empty or full cache takes free_lock.
+ *
+ * The word is the cache's count, two flags and a generation that every
+ * change bumps. A buffer is in a cache when its slot is below the count.
+ * Anyone may pop from any cache (bufq_pc_pop()): it reads the word, then
+ * the slots, and claims them with a cmpxchg of the word, which fails if
+ * anything changed in between. Only the cache's CPU pushes, one context at
+ * a time (preemption off, and @busy against an interrupt that would push
+ * in the middle of a push): it writes a slot above the count, then
+ * publishes it with a cmpxchg of the word. So a fetch on another CPU finds
+ * the buffers of this CPU's cache, when the producer stack is empty,
+ * before it grows the queue or fails (__bufq_steal()); buffers of a CPU
+ * that went offline are found the same way; and destroy takes them all.
+ *
+ * What the fast paths must not do, free_lock's holders tell them with the
+ * flags, set on every cache at once (__bufq_gate()): NOPUSH while a reuse
+ * must go through __bufq_keep() (lookaside shrink, a dead queue), NOPOP
+ * while a fetch must be counted under the lock: a dead queue, and while
+ * the buffers out of the producer stack outnumber the high-water mark, so
+ * that a fetch from a cache could raise it (__bufq_note_use()).
+ */
+struct bufq_pcpu {
+	unsigned long word;
+	bool busy;			/* this CPU is pushing */
+	unsigned long enq;		/* pushed on pend from this CPU, ever */
+	struct bufq_buf *slot[];
+};
+
+#define BUFQ_PC_COUNT	GENMASK(7, 0)
+#define BUFQ_PC_NOPOP	BIT(8)
+#define BUFQ_PC_NOPUSH	BIT(9)
+#define BUFQ_PC_FLAGS	(BUFQ_PC_NOPOP | BUFQ_PC_NOPUSH)
+#define BUFQ_PC_GEN	BIT(10)		/* the generation's unit */
+#define BUFQ_PC_MAX	32U		/* fits BUFQ_PC_COUNT */
+
+/*
+ * Take up to @n buffers, the most recently put first, from the cache @pc of
+ * any CPU, unless its word has a flag of @stop. Context: any; the buffers
+ * are the caller's if it returns nonzero.
+ */
+static __always_inline unsigned int bufq_pc_pop(struct bufq_pcpu *pc,
+						struct bufq_buf **bufs,
+						unsigned int n,
+						unsigned long stop)
+{
+	unsigned long w, c, k, i;
+
+	for (;;) {
+		/* Pairs with the cmpxchg in bufq_pc_push(): slots, then count. */
+		w = smp_load_acquire(&pc->word);
+		c = w & BUFQ_PC_COUNT;
+		if (!c || (w & stop))
+			return 0;
+		k = min_t(unsigned long, n, c);
+		for (i = 0; i < k; i++)
+			bufs[i] = READ_ONCE(pc->slot[c - 1 - i]);
+		if (try_cmpxchg(&pc->word, &w, w - k + BUFQ_PC_GEN))
+			return k;
+	}
+}
+
+/*
+ * Put up to @n buffers in this CPU's cache @pc, unless it refuses pushes.
+ * Caller: preemption off, and either @pc->busy set by it or interrupts
+ * off. Return: how many it took, from the first.
+ */
+static __always_inline unsigned int bufq_pc_push(const struct bufq *q,
+						 struct bufq_pcpu *pc,
+						 struct bufq_buf **bufs,
+						 unsigned int n)
+{
+	unsigned long w, c, k, i;
+
+	for (;;) {
+		w = READ_ONCE(pc->word);
+		c = w & BUFQ_PC_COUNT;
+		if (w & BUFQ_PC_NOPUSH)
+			return 0;
+		k = min_t(unsigned long, n, q->pcpu_max - c);
+		if (!k)
+			return 0;
+		for (i = 0; i < k; i++)
+			WRITE_ONCE(pc->slot[c + i], bufs[i]);
+		/* Full barrier: pairs with bufq_pc_pop()'s acquire. */
+		if (try_cmpxchg(&pc->word, &w, w + k + BUFQ_PC_GEN))
+			return k;
+	}
+}
+
+/*
+ * Put @bufs in this CPU's cache, from any context; if this context
+ * interrupted a push on its CPU (@busy), the cache refuses them and the
+ * caller takes free_lock. Return: how many of @bufs the cache took.
+ */
+static __always_inline unsigned int bufq_pc_put(struct bufq *q,
+						struct bufq_buf **bufs,
+						unsigned int n)
+{
+	struct bufq_pcpu *pc;
+	unsigned int k = 0;
+
+	preempt_disable();
+	pc = this_cpu_ptr(q->pcpu);
+	if (!READ_ONCE(pc->busy)) {
+		WRITE_ONCE(pc->busy, true);
+		/* An interrupt sees this CPU's stores in program order. */
+		barrier();
+		k = bufq_pc_push(q, pc, bufs, n);
+		barrier();
+		WRITE_ONCE(pc->busy, false);
+	}
+	preempt_enable();
+	return k;
+}
+
+/* Free buffers in the caches. Exact when nothing pushes or pops. */
+static unsigned int bufq_cached(const struct bufq *q)
+{
+	unsigned int n = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		n += READ_ONCE(per_cpu_ptr(q->pcpu, cpu)->word) & BUFQ_PC_COUNT;
+	return n;
+}
+
+/* See bufq_core.h; for trace events and debugfs, no lock taken. */
+unsigned int bufq_nr_free(const struct bufq *q)
+{
+	return READ_ONCE(q->nr_free) + bufq_cached(q);
+}
+EXPORT_SYMBOL_IF_KUNIT(bufq_nr_free);
+
+static unsigned int bufq_pend_count(const struct bufq *q);
+
+/* See bufq_core.h; for trace events and debugfs, no lock taken. */
+unsigned int bufq_nr_queued(const struct bufq *q)
+{
+	return READ_ONCE(q->nr_queued) + bufq_pend_count(q);
+}
+EXPORT_SYMBOL_IF_KUNIT(bufq_nr_queued);
+
+/*
+ * Caller holds free_lock. Give every cache the flags @flags: a fast path
+ * that read the old ones fails its cmpxchg, as the generation changes.
+ */
+static void __bufq_pc_flag(struct bufq *q, unsigned long flags)
+{
+	struct bufq_pcpu *pc;
+	unsigned long w;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		pc = per_cpu_ptr(q->pcpu, cpu);
+		w = READ_ONCE(pc->word);
+		while (!try_cmpxchg(&pc->word, &w, ((w & ~BUFQ_PC_FLAGS) | flags) +
+				    BUFQ_PC_GEN))
+			;
+	}
+	q->pcpu_flags = flags;
+}
+
 /* What bufq_init() made besides the buffers; they are all gone. */
 static void bufq_free_fields(struct bufq *q)
 {
@@ -108,12 +457,14 @@ static void bufq_free_fields(struct bufq *q)
 	kfree(q->name);
 }
 
+static void bufq_free_all(struct bufq *q);
+
 static void bufq_release_work(struct work_struct *work)
 {
 	struct bufq *q = container_of(work, struct bufq, release_work);
 
 	irq_work_sync(&q->defer_work);
-	bufq_free_fields(q);
+	bufq_free_all(q);
 	kfree(q);
 }
 
@@ -204,6 +555,110 @@ static bool __bufq_may_shrink(const struct bufq *q)
 	return q->total - q->pending > q->buffer_count;
 }
 
+/* Caller holds free_lock. Tell the caches what they refuse now. */
+static void __bufq_gate(struct bufq *q)
+{
+	unsigned long flags = 0;
+
+	if (q->dead)
+		flags = BUFQ_PC_FLAGS;
+	if (__bufq_may_shrink(q))
+		flags |= BUFQ_PC_NOPUSH;
+	if (q->total - q->nr_free > q->high_water)
+		flags |= BUFQ_PC_NOPOP;
+	if (flags != q->pcpu_flags)
+		__bufq_pc_flag(q, flags);
+}
+
+/*
+ * Caller holds free_lock and just took a buffer out of the producer stack
+ * or a cache: raise the high-water mark. The buffers out of the stack (in
+ * use or cached) bound those in use; only when they exceed the mark are
+ * the caches counted, fast fetches stopped first, so that while we count
+ * them they only grow (reuses) and the count is one the queue had.
+ */
+static void __bufq_note_use(struct bufq *q)
+{
+	unsigned int out = q->total - q->nr_free;
+
+	if (out <= q->high_water)
+		return;
+	if (!(q->pcpu_flags & BUFQ_PC_NOPOP))
+		__bufq_pc_flag(q, q->pcpu_flags | BUFQ_PC_NOPOP);
+	q->high_water = max(q->high_water, out - bufq_cached(q));
+}
+
+/*
+ * Caller holds free_lock (interrupts off) and found this CPU's cache and
+ * the producer stack empty: take a buffer from another CPU's cache, and
+ * the rest of that cache into this CPU's, if it may take them.
+ */
+static bool __bufq_steal(struct bufq *q, struct bufq_buf **b)
+{
+	struct bufq_pcpu *own = this_cpu_ptr(q->pcpu), *pc;
+	struct bufq_buf *bufs[BUFQ_PC_MAX];
+	unsigned int n, max = 1;
+	int cpu;
+
+	if (!READ_ONCE(own->busy) && !(q->pcpu_flags & BUFQ_PC_NOPUSH))
+		max = q->pcpu_max;	/* it is empty: the rest fits */
+	for_each_possible_cpu(cpu) {
+		pc = per_cpu_ptr(q->pcpu, cpu);
+		if (pc == own || !(READ_ONCE(pc->word) & BUFQ_PC_COUNT))
+			continue;
+		n = bufq_pc_pop(pc, bufs, max, 0);
+		if (!n)
+			continue;
+		*b = bufs[0];
+		if (n > 1)
+			WARN_ON_ONCE(bufq_pc_push(q, own, bufs + 1, n - 1) !=
+				     n - 1);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Caller holds free_lock and took a buffer from the producer stack: move
+ * up to half a cache more into this CPU's, if that leaves the buffers out
+ * of the stack within the high-water mark (so fetches stay fast).
+ */
+static void __bufq_refill(struct bufq *q)
+{
+	struct bufq_pcpu *own = this_cpu_ptr(q->pcpu);
+	unsigned int out = q->total - q->nr_free, n, k;
+
+	if (out >= q->high_water || READ_ONCE(own->busy))
+		return;
+	n = min3(q->nr_free, q->pcpu_max / 2, q->high_water - out);
+	k = bufq_pc_push(q, own, q->free_bufs + q->nr_free - n, n);
+	/* The cache took the lower @k of the top @n: close the gap. */
+	memmove(q->free_bufs + q->nr_free - n, q->free_bufs + q->nr_free - n + k,
+		(n - k) * sizeof(*q->free_bufs));
+	q->nr_free -= k;
+}
+
+/*
+ * Caller holds free_lock; the queue is dead (NOPUSH, NOPOP). Take every
+ * cache's buffers, chained on @list. Return: how many.
+ */
+static unsigned int __bufq_pc_drain(struct bufq *q, struct llist_head *list)
+{
+	struct bufq_buf *bufs[BUFQ_PC_MAX];
+	unsigned int n, i, total = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		while ((n = bufq_pc_pop(per_cpu_ptr(q->pcpu, cpu), bufs,
+					BUFQ_PC_MAX, 0))) {
+			for (i = 0; i < n; i++)
+				llist_add(&bufs[i]->lnode, list);
+			total += n;
+		}
+	}
+	return total;
+}
+
 /*
  * Caller holds free_lock and owns @b, which is on no list. Put it on the
  * producer list, or, past buffer_count (lookaside shrink) or on a dead
@@ -213,6 +668,7 @@ static bool __bufq_keep(struct bufq *q, struct bufq_buf *b)
 {
 	if (unlikely(q->dead || __bufq_may_shrink(q))) {
 		q->pending++;	/* still counted until freed */
+		__bufq_index_del(q, b);
 		trace_bufq_reuse(q, b->data, false);
 		return false;
 	}
@@ -239,6 +695,8 @@ static void bufq_free_now(struct bufq *q, struct llist_node *list)
 	__bufq_wake_fetchers(q, n);	/* room to grow */
 	dead = q->dead;
 	release = __bufq_uncount(q, n);
+	if (!release)
+		__bufq_gate(q);		/* may have shrunk to buffer_count */
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	if (release)
 		bufq_release(q);
@@ -293,54 +751,123 @@ static void bufq_cleanup(struct bufq *q, struct bufq_buf *b)
 		q->reuse_cleanup(q, b->data, bufq_ctx_of(q, b));
 }
 
+/* What a return of buffers to the producer list did. */
+struct bufq_put {
+	unsigned int kept;
+	struct llist_node *first, *last;	/* refused by __bufq_keep() */
+	bool deferred, dead;
+};
+
+/* Caller holds free_lock: __bufq_keep(), chaining what it refuses. */
+static void __bufq_keep_or_drop(struct bufq *q, struct bufq_buf *b,
+				struct bufq_put *p)
+{
+	if (__bufq_keep(q, b)) {
+		p->kept++;
+		return;
+	}
+	bufq_lnode(b)->next = p->first;
+	p->first = bufq_lnode(b);
+	p->last = p->last ?: p->first;
+}
+
+/* Caller holds free_lock and is done with __bufq_keep_or_drop(). */
+static void __bufq_put_done(struct bufq *q, struct bufq_put *p)
+{
+	__bufq_wake_fetchers(q, p->kept);
+	if (p->first)
+		p->deferred = __bufq_defer(q, p->first, p->last);
+	__bufq_gate(q);
+	p->dead = q->dead;
+}
+
+/* After __bufq_put_done(), free_lock dropped: wake pollers, free. */
+static void bufq_put_finish(struct bufq *q, struct bufq_put *p)
+{
+	if (p->kept && !p->dead)
+		bufq_wake_poll(q);
+	if (p->first && !p->deferred)
+		bufq_free_now(q, p->first);
+}
+
 /* Return buffers the caller owns, cleanup done, to the producer list. */
 static void bufq_put_free_list(struct bufq *q, struct list_head *list)
 {
-	struct llist_node *first = NULL, *last = NULL;
 	struct bufq_buf *b, *tmp;
-	bool dead, deferred = false;
-	unsigned int kept = 0;
+	struct bufq_put p = { };
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&q->free_lock, flags);
-	list_for_each_entry_safe(b, tmp, list, node) {
-		if (__bufq_keep(q, b)) {
-			kept++;
-			continue;
-		}
-		bufq_lnode(b)->next = first;
-		first = bufq_lnode(b);
-		last = last ?: first;
-	}
-	__bufq_wake_fetchers(q, kept);
-	if (first)
-		deferred = __bufq_defer(q, first, last);
-	dead = q->dead;
+	list_for_each_entry_safe(b, tmp, list, node)
+		__bufq_keep_or_drop(q, b, &p);
+	__bufq_put_done(q, &p);
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
-	if (kept && !dead)
-		bufq_wake_poll(q);
-	if (first && !deferred)
-		bufq_free_now(q, first);
+	bufq_put_finish(q, &p);
 }
 
-static __always_inline void bufq_put_free(struct bufq *q, struct bufq_buf *b)
+/*
+ * Return @n buffers the caller owns, cleanup done, that this CPU's cache
+ * refused, to the producer list, with half the cache: it may be full.
+ */
+static noinline void bufq_put_free_slow(struct bufq *q, struct bufq_buf **bufs,
+					unsigned int n)
 {
-	bool kept, dead, deferred = false;
+	struct bufq_buf *half[BUFQ_PC_MAX / 2];
+	struct bufq_put p = { };
 	unsigned long flags;
+	unsigned int k, i;
 
-	bufq_cleanup(q, b);
 	raw_spin_lock_irqsave(&q->free_lock, flags);
-	kept = __bufq_keep(q, b);
-	if (kept)
-		__bufq_wake_fetchers(q, 1);
-	else
-		deferred = __bufq_defer(q, bufq_lnode(b), bufq_lnode(b));
+	/* Under the lock, as __bufq_note_use() counts the caches under it. */
+	k = bufq_pc_pop(this_cpu_ptr(q->pcpu), half, q->pcpu_max / 2, 0);
+	for (i = 0; i < k; i++)
+		__bufq_keep_or_drop(q, half[i], &p);
+	for (i = 0; i < n; i++)
+		__bufq_keep_or_drop(q, bufs[i], &p);
+	__bufq_put_done(q, &p);
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
+	bufq_put_finish(q, &p);
+}
+
+/*
+ * Wake fetchers for @n buffers a reuse put in a cache. Our cmpxchg in
+ * bufq_pc_push() is a full barrier before these tests: it pairs with the
+ * one a sleeper makes between queueing itself and testing the caches
+ * (set_current_state() in bufq_wait_take()), and with bufq_poll()'s.
+ */
+static __always_inline void bufq_wake_cached(struct bufq *q, unsigned int n)
+{
+	unsigned long flags;
+	bool dead;
+
+	/* Ordered by bufq_pc_push()'s cmpxchg: see above. */
+	if (likely(!waitqueue_active(&q->poll_wait) &&
+		   !swait_active(&q->free_wait)))
+		return;
+	raw_spin_lock_irqsave(&q->free_lock, flags);
+	__bufq_wake_fetchers(q, n);
 	dead = q->dead;
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
-	if (!kept && !deferred)
-		bufq_free_now(q, bufq_lnode(b));
-	else if (kept && !dead)
+	if (!dead)
 		bufq_wake_poll(q);
+}
+
+/* Return buffers the caller owns, cleanup done and FREE, to the queue. */
+static __always_inline void bufq_put_free(struct bufq *q, struct bufq_buf **bufs,
+					  unsigned int n)
+{
+	unsigned int k = 0;
+
+	if (!trace_bufq_reuse_enabled()) {
+		k = bufq_pc_put(q, bufs, n);
+	} else {	/* one at a time: each event sees the count after it */
+		while (k < n && bufq_pc_put(q, bufs + k, 1))
+			trace_bufq_reuse(q, bufs[k++]->data, true);
+	}
+	if (k)
+		bufq_wake_cached(q, k);
+	if (unlikely(k < n))
+		bufq_put_free_slow(q, bufs + k, n - k);
 }
 
 static int bufq_check_config(const struct bufq_config *cfg)
@@ -418,6 +945,9 @@ static int bufq_fill(struct bufq *q, gfp_t gfp)
 		b = bufq_mem_alloc(q, gfp);
 		if (!b)
 			goto fail;
+		/* Not shared yet: no lock. */
+		__bufq_index_put(rcu_dereference_protected(q->index, true),
+				 (unsigned long)b->data);
 		bufq_set_state(q, b, BUFQ_STATE_FREE);
 		q->free_bufs[q->nr_free++] = b;
 	}
@@ -431,9 +961,19 @@ fail:
 }
 
 /* Allocate what the queue needs besides itself; charged to q->memcg. */
+/* What bufq_alloc_fields() makes that bufq_free_fields() leaves. */
+static void bufq_free_own(struct bufq *q)
+{
+	free_percpu(q->pcpu);
+	/* No reader is left: the queue is unused or gone. */
+	kfree(rcu_dereference_protected(q->index, true));
+}
+
 static int bufq_alloc_fields(struct bufq *q, const struct bufq_config *cfg,
 			     gfp_t gfp)
 {
+	int ret;
+
 	q->name = kasprintf(gfp, "%s-%d", cfg->name ?: "bufq",
 			    atomic_inc_return(&bufq_ids));
 	q->free_bufs = kmalloc_array(cfg->buffer_count, sizeof(*q->free_bufs),
@@ -441,7 +981,26 @@ static int bufq_alloc_fields(struct bufq *q, const struct bufq_config *cfg,
 	if (!q->name || (!q->free_bufs && cfg->buffer_count) ||
 	    bufq_mem_slots_init(q, gfp))
 		return -ENOMEM;
-	return bufq_fill(q, gfp);
+	q->pcpu_max = min(cfg->buffer_count, BUFQ_PC_MAX);
+	q->pcpu_flags = 0;
+	q->pend = NULL;
+	q->pend_taken = 0;
+	q->pcpu = __alloc_percpu_gfp(sizeof(struct bufq_pcpu) +
+				     q->pcpu_max * sizeof(struct bufq_buf *),
+				     __alignof__(struct bufq_pcpu), gfp);
+	RCU_INIT_POINTER(q->index, bufq_index_alloc(q, cfg->buffer_count, gfp));
+	ret = q->pcpu && rcu_access_pointer(q->index) ? bufq_fill(q, gfp) :
+							-ENOMEM;
+	if (ret)
+		bufq_free_own(q);	/* bufq_free_fields() leaves them */
+	return ret;
+}
+
+/* All bufq_init() made but the buffers, which are all gone. */
+static void bufq_free_all(struct bufq *q)
+{
+	bufq_free_own(q);
+	bufq_free_fields(q);
 }
 
 /**
@@ -569,24 +1128,37 @@ EXPORT_SYMBOL_GPL(bufq_put);
  */
 static void bufq_shutdown(struct bufq *q)
 {
-	struct bufq_buf **bufs = q->free_bufs;
+	struct bufq_buf **bufs = q->free_bufs, *b, *tmp;
+	struct llist_head cached;
+	unsigned int n, nf, i;
 	unsigned long flags;
-	unsigned int n, i;
 
 	trace_bufq_destroy(q);
 	bufq_debugfs_remove(q);
+	init_llist_head(&cached);
 	raw_spin_lock_irqsave(&q->free_lock, flags);
 	WRITE_ONCE(q->dead, true);
-	n = q->nr_free;		/* free_bufs[0..n) are ours now */
-	q->pending += n;
+	__bufq_gate(q);		/* the caches refuse pushes and pops now */
+	nf = q->nr_free;	/* free_bufs[0..nf) are ours now */
 	WRITE_ONCE(q->nr_free, 0);
+	n = nf + __bufq_pc_drain(q, &cached);
+	q->pending += n;
+	for (i = 0; i < nf; i++)
+		__bufq_index_del(q, bufs[i]);
+	llist_for_each_entry(b, cached.first, lnode)
+		__bufq_index_del(q, b);
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 
-	/* Enqueuers test dead under work_lock: nothing is queued after this. */
+	/*
+	 * Its flush leaves pend dead, and the locked enqueues test dead:
+	 * nothing is queued after this.
+	 */
 	bufq_flush(q);
 	timer_shutdown_sync(&q->timer);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < nf; i++)
 		bufq_mem_free(q, bufs[i]);
+	llist_for_each_entry_safe(b, tmp, cached.first, lnode)
+		bufq_mem_free(q, b);
 
 	raw_spin_lock_irqsave(&q->free_lock, flags);
 	q->total -= n;
@@ -645,7 +1217,7 @@ void bufq_exit(struct bufq *q)
 		swait_event_idle_exclusive(q->free_wait, bufq_drained(q));
 	/* The last hand-in may have been the irq_work's: let it finish. */
 	irq_work_sync(&q->defer_work);
-	bufq_free_fields(q);
+	bufq_free_all(q);
 }
 EXPORT_SYMBOL_GPL(bufq_exit);
 
@@ -669,7 +1241,7 @@ void bufq_destroy(struct bufq *q)
 	if (bufq_put_creator(q)) {
 		/* The last hand-in may have been the irq_work's. */
 		irq_work_sync(&q->defer_work);
-		bufq_free_fields(q);
+		bufq_free_all(q);
 		kfree(q);
 	}
 }
@@ -688,35 +1260,45 @@ static bool __bufq_may_grow(const struct bufq *q, bool atomic)
 }
 
 /*
- * Caller holds free_lock. Take a free buffer, or reserve room for a new
- * one (*b stays NULL, total already counts it).
+ * Caller holds free_lock. Take a free buffer: from this CPU's cache, the
+ * producer stack or another CPU's cache; or reserve room for a new one
+ * (*b stays NULL, total already counts it). The caller calls __bufq_gate()
+ * before it drops the lock.
  */
 static int __bufq_take_free(struct bufq *q, struct bufq_buf **b, bool atomic)
 {
 	if (unlikely(q->dead))
 		return -ESHUTDOWN;
 	*b = NULL;
-	if (q->nr_free) {
+	if (bufq_pc_pop(this_cpu_ptr(q->pcpu), b, 1, 0)) {
+		/* a cache's: NOPOP sent it here to be counted */
+	} else if (q->nr_free) {
 		*b = q->free_bufs[--q->nr_free];
-		trace_bufq_fetch(q, (*b)->data, 0, false);
+		__bufq_refill(q);
+	} else if (__bufq_steal(q, b)) {
+		/* from another CPU's cache */
 	} else if (__bufq_may_grow(q, atomic)) {
 		q->total++;	/* reserved: see bufq_grow() */
 		q->pending++;
 	} else {
 		return -ENOBUFS;
 	}
-	q->high_water = max(q->high_water, q->total - q->nr_free);
+	if (*b)
+		trace_bufq_fetch(q, (*b)->data, 0, false);
+	__bufq_note_use(q);
 	return 0;
 }
 
 /* Fill a reservation made by __bufq_take_free(). */
 static struct bufq_buf *bufq_grow(struct bufq *q)
 {
-	struct bufq_buf *b = bufq_mem_alloc(q, q->gfp);
-	bool release = false, dead = false;
+	bool release = false, dead = false, indexed = bufq_index_reserve(q);
+	struct bufq_buf *b = indexed ? bufq_mem_alloc(q, q->gfp) : NULL;
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&q->free_lock, flags);
+	if (indexed)
+		__bufq_index_fill(q, b);
 	if (b) {
 		q->pending--;
 		q->grown++;
@@ -726,6 +1308,8 @@ static struct bufq_buf *bufq_grow(struct bufq *q)
 		__bufq_wake_fetchers(q, 1);	/* the reservation is free again */
 		dead = q->dead;
 	}
+	if (!release)
+		__bufq_gate(q);
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	if (release)
 		bufq_release(q);
@@ -741,21 +1325,25 @@ static void bufq_count_failure(struct bufq *q, int err)
 	trace_bufq_fetch(q, NULL, err, err == -ENOMEM);
 }
 
-/* Take a free buffer, held by the caller now. Counts no failure. */
-static __always_inline int bufq_take(struct bufq *q, struct bufq_buf **bp)
+/* bufq_take() when this CPU's cache has nothing for it. */
+static noinline int bufq_take_slow(struct bufq *q, struct bufq_buf **bp)
 {
 	bool atomic = bufq_ctx_atomic();
 	struct bufq_buf *b = NULL;
 	unsigned long flags;
 	int ret;
 
-	/* Fail without the lock when nothing is free and nothing may grow. */
-	if (!READ_ONCE(q->nr_free) &&
+	/*
+	 * Fail without the lock when nothing is free, in the producer stack
+	 * or any cache, and nothing may grow.
+	 */
+	if (!READ_ONCE(q->nr_free) && !bufq_cached(q) &&
 	    (!q->lookaside ||
 	     (q->max_buffers && READ_ONCE(q->total) >= q->max_buffers)))
 		return READ_ONCE(q->dead) ? -ESHUTDOWN : -ENOBUFS;
 	raw_spin_lock_irqsave(&q->free_lock, flags);
 	ret = __bufq_take_free(q, &b, atomic);
+	__bufq_gate(q);
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	if (ret)
 		return ret;
@@ -764,6 +1352,20 @@ static __always_inline int bufq_take(struct bufq *q, struct bufq_buf **bp)
 		if (!b)
 			return -ENOMEM;
 	}
+	bufq_set_state(q, b, BUFQ_STATE_HELD);
+	*bp = b;
+	return 0;
+}
+
+/* Take a free buffer, held by the caller now. Counts no failure. */
+static __always_inline int bufq_take(struct bufq *q, struct bufq_buf **bp)
+{
+	struct bufq_buf *b;
+
+	/* Any CPU's cache would do: raw_cpu_ptr() needs no preemption off. */
+	if (unlikely(!bufq_pc_pop(raw_cpu_ptr(q->pcpu), &b, 1, BUFQ_PC_NOPOP)))
+		return bufq_take_slow(q, bp);
+	trace_bufq_fetch(q, b->data, 0, false);
 	bufq_set_state(q, b, BUFQ_STATE_HELD);
 	*bp = b;
 	return 0;
@@ -817,7 +1419,8 @@ static bool bufq_fetchable(struct bufq *q)
 	bool ret;
 
 	raw_spin_lock_irqsave(&q->free_lock, flags);
-	ret = q->dead || q->nr_free || __bufq_may_grow(q, false);
+	ret = q->dead || q->nr_free || bufq_cached(q) ||
+	      __bufq_may_grow(q, false);
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	return ret;
 }
@@ -862,6 +1465,140 @@ static void __bufq_unqueue(struct bufq *q, struct bufq_buf *b)
 	}
 }
 
+/*
+ * The consumer list's tail, without a lock: an enqueue at the tail pushes
+ * the buffer on q->pend (a stack, newest first) with one cmpxchg; a
+ * consumer, under work_lock, takes the whole stack with one xchg and puts
+ * it, oldest first, after what work_list holds (__bufq_take_pend()). Any
+ * operation that needs work_list in order (dequeue, at-head and timed
+ * enqueue, flush, enumerate) takes pend first. The queue's destroy leaves
+ * BUFQ_PEND_DEAD there, after which an enqueue fails: so nothing is
+ * queued after its flush. The number queued is nr_queued plus the pushes
+ * (counted per CPU) less what consumers took (pend_taken).
+ */
+#define BUFQ_PEND_DEAD	((struct llist_node *)1UL)
+
+/*
+ * Push the chain @first..@last of @n buffers, newest first, on pend.
+ * Context: any. Return: false, and nothing pushed, if the queue is dead.
+ */
+static __always_inline bool bufq_pend_push(struct bufq *q,
+					   struct llist_node *first,
+					   struct llist_node *last,
+					   unsigned int n)
+{
+	struct llist_node *head = READ_ONCE(q->pend);
+
+	do {
+		if (unlikely(head == BUFQ_PEND_DEAD)) {
+			last->next = NULL;	/* the chain is the caller's */
+			return false;
+		}
+		last->next = head;
+		/* Full barrier: pairs with the xchg in __bufq_take_pend(). */
+	} while (!try_cmpxchg(&q->pend, &head, first));
+	this_cpu_add(q->pcpu->enq, n);
+	return true;
+}
+
+/* Has pend buffers for a consumer? Context: any, no lock. */
+static bool bufq_pend_ready(const struct bufq *q)
+{
+	struct llist_node *head = READ_ONCE(q->pend);
+
+	return head && head != BUFQ_PEND_DEAD;
+}
+
+/* Buffers on pend, exact when nothing enqueues or dequeues. */
+static unsigned int bufq_pend_count(const struct bufq *q)
+{
+	unsigned long n = 0;
+	long d;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		n += READ_ONCE(per_cpu_ptr(q->pcpu, cpu)->enq);
+	d = n - READ_ONCE(q->pend_taken);
+	return d > 0 ? d : 0;	/* a push counted after its take */
+}
+
+/*
+ * Caller holds work_lock. Take pend: up to @want of its oldest buffers to
+ * @out, HELD by the caller now (only if work_list is empty: they are the
+ * oldest queued), the others to the tail of work_list, oldest first. On a
+ * dead queue, leave BUFQ_PEND_DEAD. Return: how many went to @out.
+ */
+static unsigned int __bufq_take_pend(struct bufq *q, struct bufq_buf **out,
+				     unsigned int want)
+{
+	struct llist_node *leave = READ_ONCE(q->dead) ? BUFQ_PEND_DEAD : NULL;
+	struct llist_node *n, *next, *old = NULL;
+	unsigned int k = 0, got = 0;
+	struct bufq_buf *b;
+
+	if (READ_ONCE(q->pend) == leave)
+		return 0;
+	/* Full barrier: pairs with the cmpxchg in bufq_pend_push(). */
+	n = xchg(&q->pend, leave);
+	if (n == BUFQ_PEND_DEAD)
+		return 0;
+	for (; n; n = next, k++) {	/* reverse: oldest first */
+		next = n->next;
+		n->next = old;
+		old = n;
+	}
+	n = old;
+	got = min(k, want);
+	/* The listed ones first, so that each event sees the depth after it. */
+	WRITE_ONCE(q->pend_taken, q->pend_taken + k - got);
+	for (k = 0; k < got; k++, n = n->next)
+		out[k] = llist_entry(n, struct bufq_buf, lnode);
+	for (k = 0; n; n = next, k++) {
+		next = n->next;
+		b = llist_entry(n, struct bufq_buf, lnode);
+		list_add_tail(&b->node, &q->work_list);
+	}
+	WRITE_ONCE(q->nr_queued, q->nr_queued + k);
+	for (k = 0; k < got; k++) {
+		bufq_set_state(q, out[k], BUFQ_STATE_HELD);
+		WRITE_ONCE(q->pend_taken, q->pend_taken + 1);
+		trace_bufq_dequeue(q, out[k]->data);
+	}
+	return got;
+}
+
+/*
+ * Wake consumers for @n buffers pushed on pend. The push's cmpxchg is a
+ * full barrier before the tests: it pairs with the one a sleeper makes
+ * between queueing itself and testing pend (set_current_state() in
+ * bufq_wait_take()), and with bufq_poll()'s.
+ */
+static __always_inline void bufq_wake_pend(struct bufq *q, unsigned int n)
+{
+	unsigned long flags;
+
+	if (unlikely(swait_active(&q->work_wait))) {
+		raw_spin_lock_irqsave(&q->work_lock, flags);
+		__bufq_wake_consumers(q, n);
+		raw_spin_unlock_irqrestore(&q->work_lock, flags);
+	}
+	/* Ordered by the push's cmpxchg, as above. */
+	if (unlikely(waitqueue_active(&q->poll_wait)))
+		bufq_wake_poll(q);
+}
+
+/* An enqueue at the tail without a timer: @b is QUEUED already. */
+static __always_inline int bufq_insert_tail(struct bufq *q, struct bufq_buf *b)
+{
+	if (unlikely(!bufq_pend_push(q, &b->lnode, &b->lnode, 1))) {
+		bufq_set_state(q, b, BUFQ_STATE_HELD);	/* still the caller's */
+		return -ESHUTDOWN;
+	}
+	trace_bufq_enqueue(q, b->data, false, false, 0);
+	bufq_wake_pend(q, 1);
+	return 0;
+}
+
 static __always_inline int bufq_insert(struct bufq *q, void *buf, bool at_head,
 				       const struct bufq_timed *timed)
 {
@@ -871,6 +1608,8 @@ static __always_inline int bufq_insert(struct bufq *q, void *buf, bool at_head,
 
 	if (!b)
 		return -EINVAL;
+	if (likely(!at_head && !timed))
+		return bufq_insert_tail(q, b);
 	if (timed) {
 		t = bufq_timed_of(q, b);
 		t->fn = timed->fn;
@@ -883,6 +1622,7 @@ static __always_inline int bufq_insert(struct bufq *q, void *buf, bool at_head,
 		bufq_set_state(q, b, BUFQ_STATE_HELD);	/* still the caller's */
 		return -ESHUTDOWN;
 	}
+	__bufq_take_pend(q, NULL, 0);	/* a tail insert goes after them */
 	__bufq_queue(q, b, at_head, t);
 	__bufq_wake_consumers(q, 1);
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
@@ -958,13 +1698,15 @@ static __always_inline struct bufq_buf *bufq_take_queued(struct bufq *q)
 	struct bufq_buf *b = NULL;
 	unsigned long flags;
 
-	if (READ_ONCE(q->nr_queued)) {
+	if (READ_ONCE(q->nr_queued) || bufq_pend_ready(q)) {
 		raw_spin_lock_irqsave(&q->work_lock, flags);
 		b = list_first_entry_or_null(&q->work_list, struct bufq_buf,
 					     node);
 		if (b) {
 			__bufq_unqueue(q, b);
 			trace_bufq_dequeue(q, b->data);
+		} else if (!__bufq_take_pend(q, &b, 1)) {
+			b = NULL;
 		}
 		raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	}
@@ -1004,7 +1746,7 @@ static bool bufq_dequeueable(struct bufq *q)
 	bool ret;
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	ret = q->nr_queued || READ_ONCE(q->dead);
+	ret = q->nr_queued || bufq_pend_ready(q) || READ_ONCE(q->dead);
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return ret;
 }
@@ -1175,7 +1917,8 @@ int bufq_reuse(struct bufq *q, void *buf)
 
 	if (!b)
 		return -EINVAL;
-	bufq_put_free(q, b);
+	bufq_cleanup(q, b);
+	bufq_put_free(q, &b, 1);
 	return 0;
 }
 EXPORT_SYMBOL_GPL(bufq_reuse);
@@ -1197,6 +1940,7 @@ void bufq_flush(struct bufq *q)
 	LIST_HEAD(flushed);
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
+	__bufq_take_pend(q, NULL, 0);
 	trace_bufq_flush(q);
 	list_for_each_entry_safe(b, tmp, &q->work_list, node) {
 		__bufq_unqueue(q, b);
@@ -1222,7 +1966,7 @@ EXPORT_SYMBOL_GPL(bufq_flush);
  */
 unsigned int bufq_count(struct bufq *q)
 {
-	return READ_ONCE(q->nr_queued);
+	return bufq_nr_queued(q);
 }
 EXPORT_SYMBOL_GPL(bufq_count);
 
@@ -1404,6 +2148,7 @@ void bufq_enumerate(struct bufq *q, bufq_enum_fn fn, void *arg,
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
+	__bufq_take_pend(q, NULL, 0);
 	list_for_each_entry_safe(b, tmp, &q->work_list, node) {
 		action = fn(q, b->data, bufq_ctx_of(q, b), arg);
 		trace_bufq_enumerate(q, b->data, action);
@@ -1472,19 +2217,9 @@ static void bufq_timer_fire(struct timer_list *timer)
 	}
 }
 
-/**
- * bufq_fetch_bulk - take up to @n free buffers
- * @q: the queue
- * @bufs: filled with the buffers' data areas
- * @n: how many are wanted
- *
- * As @n calls of bufq_fetch(), taking the producer lock once; a shortfall
- * counts as one failed fetch.
- *
- * Context: any, if the configured gfp mask does not sleep.
- * Return: how many buffers were taken, from 0 to @n.
- */
-unsigned int bufq_fetch_bulk(struct bufq *q, void **bufs, unsigned int n)
+/* bufq_fetch_bulk() for what this CPU's cache did not have. */
+static noinline unsigned int bufq_fetch_bulk_slow(struct bufq *q, void **bufs,
+						  unsigned int n)
 {
 	bool atomic = bufq_ctx_atomic();
 	unsigned int i, got, grow = 0;
@@ -1504,6 +2239,7 @@ unsigned int bufq_fetch_bulk(struct bufq *q, void **bufs, unsigned int n)
 		bufq_set_state(q, b, BUFQ_STATE_HELD);
 		bufs[i - grow] = b->data;
 	}
+	__bufq_gate(q);
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 
 	got = i - grow;
@@ -1520,6 +2256,44 @@ unsigned int bufq_fetch_bulk(struct bufq *q, void **bufs, unsigned int n)
 		bufq_count_failure(q, ret);
 	return got;
 }
+
+/**
+ * bufq_fetch_bulk - take up to @n free buffers
+ * @q: the queue
+ * @bufs: filled with the buffers' data areas
+ * @n: how many are wanted
+ *
+ * As @n calls of bufq_fetch(): one cmpxchg for what this CPU's cache
+ * has, then the producer lock once for the rest; a shortfall counts as
+ * one failed fetch.
+ *
+ * Context: any, if the configured gfp mask does not sleep.
+ * Return: how many buffers were taken, from 0 to @n.
+ */
+unsigned int bufq_fetch_bulk(struct bufq *q, void **bufs, unsigned int n)
+{
+	struct bufq_buf *got[BUFQ_PC_MAX];
+	unsigned int i, k, done = 0;
+
+	/*
+	 * What this CPU's cache has: one cmpxchg for up to BUFQ_PC_MAX (one
+	 * each when traced, so that each event sees the count after it).
+	 */
+	while (done < n) {
+		k = trace_bufq_fetch_enabled() ? 1 : min(n - done, BUFQ_PC_MAX);
+		k = bufq_pc_pop(raw_cpu_ptr(q->pcpu), got, k, BUFQ_PC_NOPOP);
+		if (!k)
+			break;
+		for (i = 0; i < k; i++) {
+			trace_bufq_fetch(q, got[i]->data, 0, false);
+			bufq_set_state(q, got[i], BUFQ_STATE_HELD);
+			bufs[done++] = got[i]->data;
+		}
+	}
+	if (done < n)
+		done += bufq_fetch_bulk_slow(q, bufs + done, n - done);
+	return done;
+}
 EXPORT_SYMBOL_GPL(bufq_fetch_bulk);
 
 /**
@@ -1528,7 +2302,7 @@ EXPORT_SYMBOL_GPL(bufq_fetch_bulk);
  * @bufs: buffers the caller holds, in order
  * @n: how many
  *
- * As @n calls of bufq_enqueue(), taking the consumer lock once. Stops at
+ * As @n calls of bufq_enqueue(), with one cmpxchg. Stops at
  * the first buffer bufq_enqueue() would refuse (with its warning). Once
  * the queue is being destroyed, enqueues nothing.
  *
@@ -1538,38 +2312,32 @@ EXPORT_SYMBOL_GPL(bufq_fetch_bulk);
  */
 unsigned int bufq_enqueue_bulk(struct bufq *q, void **bufs, unsigned int n)
 {
-	struct bufq_buf *b, *tmp;
-	unsigned long flags;
+	struct llist_node *first = NULL, *last = NULL;
+	struct bufq_buf *b;
 	unsigned int i;
-	LIST_HEAD(batch);
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++) {	/* chained newest first */
 		b = bufq_claim(q, bufs[i], BUFQ_STATE_QUEUED);
 		if (!b)
 			break;
-		list_add_tail(&b->node, &batch);
+		b->lnode.next = first;
+		first = &b->lnode;
+		last = last ?: first;
 	}
 	n = i;
 	if (!n)
 		return 0;
-
-	raw_spin_lock_irqsave(&q->work_lock, flags);
-	if (likely(!q->dead)) {
-		list_splice_tail_init(&batch, &q->work_list);
-		WRITE_ONCE(q->nr_queued, q->nr_queued + n);
+	if (likely(bufq_pend_push(q, first, last, n))) {
 		if (trace_bufq_enqueue_enabled())
-			bufq_trace_enqueue_bulk(q, n);
-		__bufq_wake_consumers(q, n);
-	}
-	raw_spin_unlock_irqrestore(&q->work_lock, flags);
-
-	if (list_empty(&batch)) {
-		bufq_wake_poll(q);
+			for (i = 0; i < n; i++)
+				trace_bufq_enqueue(q, bufs[i], false, false, 0);
+		bufq_wake_pend(q, n);
 		return n;
 	}
 	/* Dead: they stay the caller's, as bufq_enqueue() leaves them. */
-	list_for_each_entry_safe(b, tmp, &batch, node)
-		bufq_set_state(q, b, BUFQ_STATE_HELD);
+	for (; first; first = first->next)
+		bufq_set_state(q, llist_entry(first, struct bufq_buf, lnode),
+			       BUFQ_STATE_HELD);
 	return 0;
 }
 EXPORT_SYMBOL_GPL(bufq_enqueue_bulk);
@@ -1587,19 +2355,29 @@ EXPORT_SYMBOL_GPL(bufq_enqueue_bulk);
  */
 unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 {
-	struct bufq_buf *b;
+	unsigned int i, k, end;
 	unsigned long flags;
-	unsigned int i;
+	struct bufq_buf *b;
+
+	/* bufs[] holds headers for a moment: both are object pointers. */
+	BUILD_BUG_ON(sizeof(*bufs) != sizeof(b));
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n;) {
 		b = list_first_entry_or_null(&q->work_list, struct bufq_buf,
 					     node);
-		if (!b)
+		if (b) {
+			__bufq_unqueue(q, b);
+			trace_bufq_dequeue(q, b->data);
+			bufs[i++] = b->data;
+			continue;
+		}
+		/* Then pend, straight into @bufs: headers, then data areas. */
+		k = __bufq_take_pend(q, (struct bufq_buf **)(bufs + i), n - i);
+		if (!k)
 			break;
-		__bufq_unqueue(q, b);
-		trace_bufq_dequeue(q, b->data);
-		bufs[i] = b->data;
+		for (end = i + k; i < end; i++)
+			bufs[i] = ((struct bufq_buf *)bufs[i])->data;
 	}
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return i;
@@ -1612,27 +2390,31 @@ EXPORT_SYMBOL_GPL(bufq_dequeue_bulk);
  * @bufs: buffers the caller holds
  * @n: how many
  *
- * As @n calls of bufq_reuse(), taking the producer lock once. Stops at the
- * first buffer bufq_reuse() would refuse (with its warning).
+ * As @n calls of bufq_reuse(): one cmpxchg for what this CPU's cache has
+ * room for, the producer lock once for the rest (up to 32 at a time).
+ * Stops at the first buffer bufq_reuse() would refuse (with its warning).
  *
  * Context: any.
  * Return: how many buffers were handed back, from 0 to @n.
  */
 unsigned int bufq_reuse_bulk(struct bufq *q, void **bufs, unsigned int n)
 {
-	struct bufq_buf *b;
-	unsigned int i;
-	LIST_HEAD(batch);
+	struct bufq_buf *batch[BUFQ_PC_MAX];
+	unsigned int i = 0, k;
+	bool refused = false;
 
-	for (i = 0; i < n; i++) {
-		b = bufq_claim(q, bufs[i], BUFQ_STATE_FREE);
-		if (!b)
-			break;
-		bufq_cleanup(q, b);
-		list_add_tail(&b->node, &batch);
+	while (i < n && !refused) {
+		for (k = 0; k < ARRAY_SIZE(batch) && i < n; k++, i++) {
+			batch[k] = bufq_claim(q, bufs[i], BUFQ_STATE_FREE);
+			if (!batch[k]) {
+				refused = true;
+				break;
+			}
+			bufq_cleanup(q, batch[k]);
+		}
+		if (k)
+			bufq_put_free(q, batch, k);
 	}
-	if (i)
-		bufq_put_free_list(q, &batch);
 	return i;
 }
 EXPORT_SYMBOL_GPL(bufq_reuse_bulk);
@@ -1651,7 +2433,7 @@ void bufq_get_stats(struct bufq *q, struct bufq_stats *st)
 
 	raw_spin_lock_irqsave(&q->free_lock, flags);
 	st->total = q->total;
-	st->free = q->nr_free;
+	st->free = q->nr_free + bufq_cached(q);
 	st->high_water = q->high_water;
 	st->grown = q->grown;
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
@@ -1659,7 +2441,7 @@ void bufq_get_stats(struct bufq *q, struct bufq_stats *st)
 	st->fetch_failed = atomic_long_read(&q->fetch_failed);
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	st->queued = q->nr_queued;
+	st->queued = q->nr_queued + bufq_pend_count(q);
 	st->timed = q->nr_timed;
 	st->expiry_max_ns = q->expiry_max_ns;
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
@@ -1692,17 +2474,22 @@ __poll_t bufq_poll(struct bufq *q, struct file *file, poll_table *pt)
 	__poll_t mask = 0;
 
 	poll_wait(file, &q->poll_wait, pt);
+	/*
+	 * Queued before the caches are tested: pairs with the cmpxchg before
+	 * bufq_wake_cached()'s test. The rest is tested under the locks: see
+	 * bufq_wake_poll().
+	 */
+	smp_mb();
 
-	/* Tested under the locks: see bufq_wake_poll(). */
 	raw_spin_lock_irqsave(&q->free_lock, flags);
 	if (q->dead)
 		mask |= EPOLLHUP;
-	else if (q->nr_free || __bufq_may_grow(q, false))
+	else if (q->nr_free || bufq_cached(q) || __bufq_may_grow(q, false))
 		mask |= EPOLLOUT | EPOLLWRNORM;
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	if (q->nr_queued)
+	if (q->nr_queued || bufq_pend_ready(q))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return mask;

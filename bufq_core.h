@@ -119,7 +119,6 @@ static inline void *bufq_ctx_fast(const struct bufq *q, void *buf)
 int bufq_mem_layout(struct bufq *q, const struct bufq_config *cfg);
 struct bufq_buf *bufq_mem_alloc(struct bufq *q, gfp_t gfp);
 void bufq_mem_free(struct bufq *q, struct bufq_buf *b);
-struct bufq_buf *bufq_mem_find(const struct bufq *q, const void *buf);
 unsigned int bufq_mem_overhead(const struct bufq *q);
 int bufq_mem_slots_init(struct bufq *q, gfp_t gfp);
 void bufq_mem_slots_free(struct bufq *q);
@@ -161,14 +160,19 @@ static inline const char *bufq_label(const struct bufq *q)
 	return q->name;
 }
 
+/* Free buffers: on the producer stack and in the per-CPU caches. */
+unsigned int bufq_nr_free(const struct bufq *q);
+/* Queued buffers: on the consumer list and pushed on its tail. */
+unsigned int bufq_nr_queued(const struct bufq *q);
+
 static inline unsigned int bufq_trace_free(const struct bufq *q)
 {
-	return READ_ONCE(q->nr_free);
+	return bufq_nr_free(q);
 }
 
 static inline unsigned int bufq_trace_queued(const struct bufq *q)
 {
-	return READ_ONCE(q->nr_queued);
+	return bufq_nr_queued(q);
 }
 
 static inline unsigned int bufq_trace_total(const struct bufq *q)

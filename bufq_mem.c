@@ -15,10 +15,8 @@
  * no more memory than it needs); the private word of its first page points
  * back at its header.
  *
- * So a pointer handed in is checked before anything it points at is read:
- * virt_addr_valid(), then the private word of its page in the memory map
- * (which exists for every valid address), and only once that names this
- * queue, the header's magic, which binds state, address and queue. A chunk
+ * A pointer handed in is checked against the core's index of data
+ * addresses before anything it points at is read (bufq_core.c). A chunk
  * goes back to the page allocator when its last object is freed.
  *
  * Locking: mem_lock (raw, irq-safe) guards the partial list and each
@@ -430,45 +428,6 @@ void bufq_mem_free(struct bufq *q, struct bufq_buf *b)
 		bufq_mem_count(q, -(long)q->buffer_size);
 	}
 	bufq_obj_free(q, b);
-}
-
-/**
- * bufq_mem_find - the header of a buffer handed in, if it is one of @q's
- * @q: the queue
- * @buf: what the client says is a data area of @q
- *
- * Reads nothing @buf points at before the memory map says the memory is
- * @q's. Any pointer is safe to pass but one to memory @q has freed that
- * @q has since allocated again (it then finds what is there now).
- *
- * Return: the header, whose magic is one of @q's states for it; NULL if
- * @buf is not a data area of @q.
- */
-struct bufq_buf *bufq_mem_find(const struct bufq *q, const void *buf)
-{
-	unsigned long addr = (unsigned long)buf - sizeof(struct bufq_buf);
-	unsigned long state;
-	struct bufq_buf *b;
-
-	if (q->paged) {
-		if (!PAGE_ALIGNED(buf) || !virt_addr_valid(buf))
-			return NULL;
-		addr = bufq_page_tag(buf);
-		if (!(addr & BUFQ_TAG_DATA))
-			return NULL;
-		addr &= ~BUFQ_TAG_DATA;
-	}
-	if (!IS_ALIGNED(addr, sizeof(long)) || !virt_addr_valid((void *)addr) ||
-	    (bufq_page_tag((void *)addr) & ~BUFQ_TAG_ORDER) != q->tag)
-		return NULL;
-	/* Our page: reading it is safe, the magic says if it is a header. */
-	b = (void *)addr;
-	state = READ_ONCE(b->magic) ^ (unsigned long)b ^ q->tag;
-	if (state < BUFQ_STATE_FREE || state > BUFQ_STATE_LENT ||
-	    state == BUFQ_STATE_UNUSED ||
-	    READ_ONCE(b->data) != buf)
-		return NULL;
-	return b;
 }
 
 /**

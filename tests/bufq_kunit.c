@@ -2874,6 +2874,254 @@ static void bufq_test_timer_order(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, bufq_test_drain(test, q), 1);
 }
 
+/*
+ * Per-CPU caches: a reuse puts the buffer in its CPU's cache. These run the
+ * calls on chosen CPUs (work_on_cpu()), to leave buffers in a cache other
+ * than the fetcher's.
+ */
+struct bufq_test_on_cpu {
+	struct bufq *q;
+	void **bufs;
+	unsigned int n;
+	bool fetch;		/* else reuse */
+};
+
+static long bufq_test_on_cpu_fn(void *arg)
+{
+	struct bufq_test_on_cpu *w = arg;
+	unsigned int i;
+
+	for (i = 0; i < w->n; i++) {
+		if (w->fetch ? bufq_fetch(w->q, &w->bufs[i], NULL) :
+			       bufq_reuse(w->q, w->bufs[i]))
+			break;
+	}
+	return i;
+}
+
+/* Fetch (or reuse) @n buffers on @cpu; returns how many it did. */
+static long bufq_test_on_cpu(struct bufq *q, int cpu, void **bufs,
+			     unsigned int n, bool fetch)
+{
+	struct bufq_test_on_cpu w = { q, bufs, n, fetch };
+
+	return work_on_cpu(cpu, bufq_test_on_cpu_fn, &w);
+}
+
+/* Two online CPUs, or skip. */
+static void bufq_test_two_cpus(struct kunit *test, int *a, int *b)
+{
+	*a = cpumask_first(cpu_online_mask);
+	*b = cpumask_next(*a, cpu_online_mask);
+	if (*b >= nr_cpu_ids)
+		kunit_skip(test, "needs two online CPUs");
+}
+
+/*
+ * Buffers reused on one CPU sit in its cache: the counters still add up,
+ * and a fetch on another CPU finds every one of them before it fails.
+ */
+static void bufq_test_cache_cross_cpu(struct kunit *test)
+{
+	void *bufs[BUFQ_TEST_COUNT], *buf;
+	struct bufq_config cfg;
+	struct bufq *q;
+	int a, b;
+
+	bufq_test_two_cpus(test, &a, &b);
+	bufq_test_config(&cfg, BUFQ_TEST_COUNT);
+	q = bufq_test_create(test, &cfg);
+
+	KUNIT_ASSERT_EQ(test, bufq_test_on_cpu(q, a, bufs, BUFQ_TEST_COUNT,
+					       true), BUFQ_TEST_COUNT);
+	bufq_test_expect_counts(test, q, BUFQ_TEST_COUNT, 0, 0, BUFQ_TEST_COUNT);
+	KUNIT_ASSERT_EQ(test, bufq_test_on_cpu(q, b, bufs, BUFQ_TEST_COUNT,
+					       false), BUFQ_TEST_COUNT);
+	bufq_test_expect_counts(test, q, BUFQ_TEST_COUNT, BUFQ_TEST_COUNT, 0, 0);
+
+	/* All of b's cache, fetched on a; then nothing is left. */
+	KUNIT_EXPECT_EQ(test, bufq_test_on_cpu(q, a, bufs, BUFQ_TEST_COUNT,
+					       true), BUFQ_TEST_COUNT);
+	bufq_test_expect_counts(test, q, BUFQ_TEST_COUNT, 0, 0, BUFQ_TEST_COUNT);
+	KUNIT_EXPECT_EQ(test, bufq_fetch(q, &buf, NULL), -ENOBUFS);
+
+	/* Half on each CPU's cache: a bulk fetch takes them all. */
+	KUNIT_EXPECT_EQ(test, bufq_test_on_cpu(q, a, bufs, 2, false), 2);
+	KUNIT_EXPECT_EQ(test, bufq_test_on_cpu(q, b, bufs + 2,
+					       BUFQ_TEST_COUNT - 2, false),
+			BUFQ_TEST_COUNT - 2);
+	bufq_test_expect_counts(test, q, BUFQ_TEST_COUNT, BUFQ_TEST_COUNT, 0, 0);
+	KUNIT_EXPECT_EQ(test, bufq_fetch_bulk(q, bufs, BUFQ_TEST_COUNT),
+			BUFQ_TEST_COUNT);
+	KUNIT_EXPECT_EQ(test, bufq_reuse_bulk(q, bufs, BUFQ_TEST_COUNT),
+			BUFQ_TEST_COUNT);
+	bufq_test_expect_counts(test, q, BUFQ_TEST_COUNT, BUFQ_TEST_COUNT, 0, 0);
+}
+
+/* A reuse into another CPU's cache wakes a sleeper in bufq_fetch_wait(). */
+static void bufq_test_cache_wakes_waiter(struct kunit *test)
+{
+	struct bufq_test_helper *h;
+	struct bufq_config cfg;
+	void *buf, *out;
+	struct bufq *q;
+	int a, b;
+
+	bufq_test_two_cpus(test, &a, &b);
+	bufq_test_config(&cfg, 1);
+	q = bufq_test_create(test, &cfg);
+	buf = bufq_test_fetch(test, q);
+
+	h = bufq_test_helper_start(test, q, NULL, BUFQ_TEST_HELP_FETCH_WAIT);
+	msleep(2 * BUFQ_TEST_HELPER_MS);
+	KUNIT_EXPECT_EQ(test, bufq_test_on_cpu(q, b, &buf, 1, false), 1);
+	KUNIT_EXPECT_EQ(test, bufq_test_helper_result(test, h, &out), 0);
+	KUNIT_EXPECT_PTR_EQ(test, out, buf);
+	KUNIT_EXPECT_EQ(test, bufq_reuse(q, out), 0);
+}
+
+/*
+ * Lookaside growth with buffers in caches: a fetch takes what another
+ * CPU's cache holds before it grows, and the queue shrinks back to
+ * buffer_count however the buffers come back.
+ */
+static void bufq_test_cache_shrink(struct kunit *test)
+{
+	void *bufs[2 * BUFQ_TEST_COUNT];
+	struct bufq_config cfg;
+	struct bufq_stats st;
+	struct bufq *q;
+	int a, b;
+
+	bufq_test_two_cpus(test, &a, &b);
+	bufq_test_config(&cfg, BUFQ_TEST_COUNT);
+	cfg.lookaside = true;
+	q = bufq_test_create(test, &cfg);
+
+	KUNIT_ASSERT_EQ(test, bufq_test_on_cpu(q, a, bufs, BUFQ_TEST_COUNT,
+					       true), BUFQ_TEST_COUNT);
+	KUNIT_ASSERT_EQ(test, bufq_test_on_cpu(q, b, bufs, 2, false), 2);
+	/* Two from b's cache, then two grown: bufs[2..8) are held. */
+	KUNIT_ASSERT_EQ(test, bufq_test_on_cpu(q, a, bufs + 4, 4, true), 4);
+	bufq_get_stats(q, &st);
+	KUNIT_EXPECT_EQ(test, st.grown, 2);
+	KUNIT_EXPECT_EQ(test, st.high_water, BUFQ_TEST_COUNT + 2);
+	bufq_test_expect_counts(test, q, BUFQ_TEST_COUNT + 2, 0, 0,
+				BUFQ_TEST_COUNT + 2);
+
+	KUNIT_EXPECT_EQ(test, bufq_test_on_cpu(q, b, bufs + 2, 3, false), 3);
+	KUNIT_EXPECT_EQ(test, bufq_test_on_cpu(q, a, bufs + 5, 3, false), 3);
+	bufq_test_expect_counts(test, q, BUFQ_TEST_COUNT, BUFQ_TEST_COUNT, 0, 0);
+	bufq_get_stats(q, &st);
+	KUNIT_EXPECT_EQ(test, st.high_water, BUFQ_TEST_COUNT + 2);
+}
+
+/*
+ * Destroy and exit with free buffers in several CPUs' caches: they are
+ * freed (kmemleak and bufq_exit()'s wait would tell otherwise), and a
+ * buffer still held comes back after.
+ */
+static void bufq_test_cache_destroy(struct kunit *test)
+{
+	void *bufs[BUFQ_TEST_COUNT], *buf;
+	struct bufq_config cfg;
+	struct bufq *q;
+	int a, b;
+
+	bufq_test_two_cpus(test, &a, &b);
+	bufq_test_config(&cfg, BUFQ_TEST_COUNT);
+	q = bufq_create(&cfg);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, q);
+	KUNIT_ASSERT_EQ(test, bufq_test_on_cpu(q, a, bufs, BUFQ_TEST_COUNT,
+					       true), BUFQ_TEST_COUNT);
+	KUNIT_EXPECT_EQ(test, bufq_test_on_cpu(q, a, bufs, 1, false), 1);
+	KUNIT_EXPECT_EQ(test, bufq_test_on_cpu(q, b, bufs + 1, 2, false), 2);
+	buf = bufs[3];
+	bufq_destroy(q);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, buf), -ESHUTDOWN);
+	KUNIT_EXPECT_EQ(test, bufq_test_on_cpu(q, b, &buf, 1, false), 1);
+
+	q = kunit_kzalloc(test, sizeof(*q), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, q);
+	KUNIT_ASSERT_EQ(test, bufq_init(q, &cfg), 0);
+	KUNIT_ASSERT_EQ(test, bufq_test_on_cpu(q, a, bufs, BUFQ_TEST_COUNT,
+					       true), BUFQ_TEST_COUNT);
+	KUNIT_EXPECT_EQ(test, bufq_test_on_cpu(q, a, bufs, 2, false), 2);
+	KUNIT_EXPECT_EQ(test, bufq_test_on_cpu(q, b, bufs + 2, 2, false), 2);
+	bufq_exit(q);
+}
+
+/* Bulk calls of more than a cache or a pend batch keep FIFO order. */
+static void bufq_test_bulk_large(struct kunit *test)
+{
+	const unsigned int n = 100;
+	struct bufq_config cfg;
+	void **bufs, **out;
+	struct bufq *q;
+	unsigned int i;
+
+	bufs = kunit_kcalloc(test, n, sizeof(*bufs), GFP_KERNEL);
+	out = kunit_kcalloc(test, n, sizeof(*out), GFP_KERNEL);
+	KUNIT_ASSERT_TRUE(test, bufs && out);
+	bufq_test_config(&cfg, n);
+	q = bufq_test_create(test, &cfg);
+
+	KUNIT_ASSERT_EQ(test, bufq_fetch_bulk(q, bufs, n), n);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue_bulk(q, bufs, n / 2), n / 2);
+	for (i = n / 2; i < n; i++)
+		KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[i]), 0);
+	bufq_test_expect_counts(test, q, n, 0, n, 0);
+	KUNIT_EXPECT_EQ(test, bufq_dequeue_bulk(q, out, n), n);
+	for (i = 0; i < n; i++)
+		KUNIT_EXPECT_PTR_EQ(test, out[i], bufs[i]);
+	KUNIT_EXPECT_EQ(test, bufq_reuse_bulk(q, out, n), n);
+	bufq_test_expect_counts(test, q, n, n, 0, 0);
+	KUNIT_EXPECT_EQ(test, bufq_fetch_bulk(q, bufs, n), n);
+	KUNIT_EXPECT_EQ(test, bufq_reuse_bulk(q, bufs, n), n);
+	bufq_test_expect_counts(test, q, n, n, 0, 0);
+}
+
+static void bufq_test_reuse_fn(struct bufq *q, void *buf, void *ctx, void *arg)
+{
+	bufq_reuse(q, buf);
+}
+
+/*
+ * Tail enqueues go on a lock-free stack that consumers take in order;
+ * at-head and timed enqueues, enumerate and dequeue see one FIFO.
+ */
+static void bufq_test_mixed_order(struct kunit *test)
+{
+	void *bufs[5], *out[5], *buf;
+	struct bufq_config cfg;
+	struct bufq *q;
+	int i;
+
+	bufq_test_config(&cfg, 5);
+	cfg.with_timer = true;
+	q = bufq_test_create(test, &cfg);
+	for (i = 0; i < 5; i++)
+		bufs[i] = bufq_test_fetch(test, q);
+
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[1]), 0);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue_at_head(q, bufs[0]), 0);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue_bulk(q, &bufs[2], 1), 1);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue_with_timer(q, bufs[3], 60000,
+						      bufq_test_reuse_fn, NULL),
+			0);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[4]), 0);
+	bufq_test_expect_counts(test, q, 5, 0, 5, 0);
+
+	KUNIT_EXPECT_EQ(test, bufq_dequeue(q, &buf, NULL), 0);
+	KUNIT_EXPECT_PTR_EQ(test, buf, bufs[0]);
+	KUNIT_EXPECT_EQ(test, bufq_dequeue_bulk(q, out, 5), 4);
+	for (i = 0; i < 4; i++)
+		KUNIT_EXPECT_PTR_EQ(test, out[i], bufs[i + 1]);
+	KUNIT_EXPECT_EQ(test, bufq_reuse(q, buf), 0);
+	KUNIT_EXPECT_EQ(test, bufq_reuse_bulk(q, out, 4), 4);
+	bufq_test_expect_counts(test, q, 5, 5, 0, 0);
+}
+
 static struct kunit_case bufq_test_cases[] = {
 	KUNIT_CASE(bufq_test_create_destroy),
 	KUNIT_CASE_PARAM(bufq_test_config_check, bufq_test_config_gen_params),
@@ -2919,6 +3167,12 @@ static struct kunit_case bufq_test_cases[] = {
 	KUNIT_CASE_SLOW(bufq_test_lifetime),
 	KUNIT_CASE(bufq_test_wake_one),
 	KUNIT_CASE(bufq_test_timer_order),
+	KUNIT_CASE(bufq_test_cache_cross_cpu),
+	KUNIT_CASE(bufq_test_cache_wakes_waiter),
+	KUNIT_CASE(bufq_test_cache_shrink),
+	KUNIT_CASE(bufq_test_cache_destroy),
+	KUNIT_CASE(bufq_test_mixed_order),
+	KUNIT_CASE(bufq_test_bulk_large),
 	{}
 };
 

@@ -72,43 +72,43 @@ static void bufq_obs_create(void *data, struct bufq *q)
 
 static void bufq_obs_destroy(void *data, struct bufq *q)
 {
-	bufq_obs_add(data, q, EV_DESTROY, NULL, READ_ONCE(q->total),
-		     READ_ONCE(q->nr_free), READ_ONCE(q->nr_queued), 0);
+	bufq_obs_add(data, q, EV_DESTROY, NULL, bufq_trace_total(q),
+		     bufq_trace_free(q), bufq_trace_queued(q), 0);
 }
 
 static void bufq_obs_fetch(void *data, struct bufq *q, void *buf, int err,
 			   bool grown)
 {
 	bufq_obs_add(data, q, EV_FETCH, buf, err, grown,
-		     READ_ONCE(q->nr_free), READ_ONCE(q->total));
+		     bufq_trace_free(q), bufq_trace_total(q));
 }
 
 static void bufq_obs_enqueue(void *data, struct bufq *q, void *buf,
 			     bool at_head, bool timer, unsigned int msecs)
 {
 	bufq_obs_add(data, q, EV_ENQUEUE, buf, timer ? 2 : at_head, msecs,
-		     READ_ONCE(q->nr_queued), 0);
+		     bufq_trace_queued(q), 0);
 }
 
 static void bufq_obs_dequeue(void *data, struct bufq *q, void *buf)
 {
-	bufq_obs_add(data, q, EV_DEQUEUE, buf, READ_ONCE(q->nr_queued), 0, 0, 0);
+	bufq_obs_add(data, q, EV_DEQUEUE, buf, bufq_trace_queued(q), 0, 0, 0);
 }
 
 static void bufq_obs_expire(void *data, struct bufq *q, void *buf)
 {
-	bufq_obs_add(data, q, EV_EXPIRE, buf, READ_ONCE(q->nr_queued), 0, 0, 0);
+	bufq_obs_add(data, q, EV_EXPIRE, buf, bufq_trace_queued(q), 0, 0, 0);
 }
 
 static void bufq_obs_reuse(void *data, struct bufq *q, void *buf, bool kept)
 {
-	bufq_obs_add(data, q, EV_REUSE, buf, kept, READ_ONCE(q->nr_free),
-		     READ_ONCE(q->total), 0);
+	bufq_obs_add(data, q, EV_REUSE, buf, kept, bufq_trace_free(q),
+		     bufq_trace_total(q), 0);
 }
 
 static void bufq_obs_flush(void *data, struct bufq *q)
 {
-	bufq_obs_add(data, q, EV_FLUSH, NULL, READ_ONCE(q->nr_queued), 0, 0, 0);
+	bufq_obs_add(data, q, EV_FLUSH, NULL, bufq_trace_queued(q), 0, 0, 0);
 }
 
 static void bufq_obs_enum(void *data, struct bufq *q, void *buf, int action)

@@ -53,6 +53,8 @@
 
 struct bufq;
 struct bufq_buf;
+struct bufq_index;
+struct bufq_pcpu;
 struct bufq_slot;
 struct file;
 struct mem_cgroup;
@@ -238,7 +240,8 @@ struct bufq_stats {
  * driver can embed one (bufq_init()/bufq_exit()).
  *
  * Producer and consumer sides live on separate cache lines and take
- * separate locks; no path holds both.
+ * separate locks; no path holds both. In front of the producer side, each
+ * CPU has a cache of free buffers that fetch and reuse use without a lock.
  */
 struct bufq {
 	/* Read-mostly after init. */
@@ -267,6 +270,9 @@ struct bufq {
 	unsigned long defer_wake;	/* bit 0: wake poll waiters */
 	struct work_struct release_work;
 	wait_queue_head_t poll_wait;
+	struct bufq_pcpu __percpu *pcpu;	/* per-CPU caches of free buffers */
+	struct bufq_index __rcu *index;	/* the buffers, by data address */
+	unsigned int pcpu_max;		/* buffers each of them holds at most */
 
 	/* Memory: chunks that have free object slots. */
 	raw_spinlock_t mem_lock;
@@ -286,6 +292,7 @@ struct bufq {
 	unsigned int pending;		/* of total: being allocated or freed */
 	unsigned int users;		/* references: creator, bufq_get(), waits */
 	unsigned int high_water;
+	unsigned long pcpu_flags;	/* what the caches refuse now */
 	bool dead;			/* destroy has begun */
 	unsigned long grown;
 	atomic_long_t fetch_failed;
@@ -295,12 +302,16 @@ struct bufq {
 	/* Consumer side: filled buffers. */
 	raw_spinlock_t work_lock ____cacheline_aligned_in_smp;
 	struct list_head work_list;
-	unsigned int nr_queued;
+	unsigned int nr_queued;		/* on work_list */
+	unsigned long pend_taken;	/* moved from pend, ever */
 	struct swait_queue_head work_wait;
 	struct rb_root_cached timed;	/* timed buffers, by deadline */
 	unsigned int nr_timed;
 	struct timer_list timer;	/* earliest deadline */
 	u64 expiry_max_ns;
+
+	/* Enqueued without a lock, newest first, for a consumer to take. */
+	struct llist_node *pend ____cacheline_aligned_in_smp;
 };
 
 int bufq_init(struct bufq *q, const struct bufq_config *cfg);

@@ -8,7 +8,8 @@
 # the VM got. Prints the table (min / median / max, ratios of medians and
 # their spread over rounds) with the host's load, warning when the host was
 # busy; with --update, also writes docs/benchmarks.md's table and
-# docs/benchmarks.png.
+# docs/benchmarks.png. BUFQ_BENCH_ONLY=kernel runs only the kernel figures
+# (bufq_bench.ko), for a quick look at one change.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 out=$ROOT/build/bench
@@ -64,7 +65,7 @@ say "booting (log: ${out#"$ROOT"/}/console.log)"
 timeout "${BUFQ_TIMEOUT:-1800}" qemu-system-x86_64 -accel tcg -cpu max -smp $vcpus \
 	-m 1G -nographic -no-reboot -nic none -kernel "$stock/vmlinuz" \
 	-initrd "$out/initramfs.cpio.gz" \
-	-append "console=ttyS0 quiet panic=-1 bufq_bench_runs=$runs" </dev/null |
+	-append "console=ttyS0 quiet panic=-1 bufq_bench_runs=$runs bufq_bench_only=${BUFQ_BENCH_ONLY:-all}" </dev/null |
 	tr -d '\r' >"$out/console.log"
 
 t1=$(date +%s.%N)

@@ -96,6 +96,9 @@ def targets(figs):
     r = ratio(("single", "bufq"), ("single", "ptr_ring-pair"))
     if r:
         t.append(("single cycle <= ptr_ring pair", str(r), r.med <= 1))
+    r = ratio(("bulk32", "bufq"), ("bulk32", "ptr_ring-pair"))
+    if r:
+        t.append(("bulk-32 <= ptr_ring pair bulk-32", str(r), r.med <= 1))
     s, b = med.get(("single", "bufq")), med.get(("bulk32", "bufq"))
     if s and b:
         t.append(("bulk-32 cycle <= 0.3x single", f"{b / s:.2f}x", b <= 0.3 * s))
