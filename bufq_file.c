@@ -300,6 +300,17 @@ static unsigned int bufq_file_reclaim(struct bufq_file *bf,
 	return n;
 }
 
+/* Lend @buf, just taken, to @h, unless @h's process closed the file. */
+static int bufq_file_lend(struct bufq_file *bf, struct bufq_holder *h,
+			  void *buf, u32 *index)
+{
+	*index = bufq_lend(bf->q, buf, (unsigned long)h);
+	if (bufq_holder_live(h))
+		return 0;
+	bufq_holder_drop(bf, h, *index);
+	return -EBADF;
+}
+
 static int bufq_do_fetch(struct bufq_file *bf, struct bufq_holder *h,
 			 bool nonblock, u32 *index)
 {
@@ -309,13 +320,7 @@ static int bufq_do_fetch(struct bufq_file *bf, struct bufq_holder *h,
 	if (IS_ERR(h))
 		return PTR_ERR(h);
 	ret = bufq_file_take_free(bf->q, nonblock, &buf);
-	if (ret)
-		return ret;
-	*index = bufq_lend(bf->q, buf, (unsigned long)h);
-	if (bufq_holder_live(h))
-		return 0;
-	bufq_holder_drop(bf, h, *index);
-	return -EBADF;
+	return ret ?: bufq_file_lend(bf, h, buf, index);
 }
 
 static int bufq_do_dequeue(struct bufq_file *bf, struct bufq_holder *h,
@@ -330,11 +335,7 @@ static int bufq_do_dequeue(struct bufq_file *bf, struct bufq_holder *h,
 	if (ret)
 		return ret;
 	*len = bufq_payload(bf->q, buf);
-	*index = bufq_lend(bf->q, buf, (unsigned long)h);
-	if (bufq_holder_live(h))
-		return 0;
-	bufq_holder_drop(bf, h, *index);
-	return -EBADF;
+	return bufq_file_lend(bf, h, buf, index);
 }
 
 static int bufq_do_enqueue(struct bufq_file *bf, u32 index, u32 len,

@@ -314,7 +314,8 @@ struct bufq_info {
  *  - ENOMEM: lookaside could not make a buffer, or the record of a new
  *    holder could not be made (see "Holders": at the first take by a
  *    process other than the one that opened the file).
- *  - EBADF: the file is not open for writing.
+ *  - EBADF: the file is not open for writing, or the calling process
+ *    closed its last descriptor for it during the call (see "Holders").
  *  - ENODEV: the driver has torn its queue down.
  */
 struct bufq_fetch {
@@ -379,7 +380,8 @@ struct bufq_enqueue {
  *  - EAGAIN: O_NONBLOCK and the queue is empty.
  *  - EINTR: a signal arrived while waiting (with SA_RESTART the call
  *    restarts instead).
- *  - EBADF: the file is not open for reading.
+ *  - EBADF: the file is not open for reading, or the calling process
+ *    closed its last descriptor for it during the call (see "Holders").
  *  - ENODEV: the driver has torn its queue down.
  */
 struct bufq_dequeue {
