@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * bufq internals: shared by the core (bufq_core.c), its memory
- * (bufq_mem.c) and, for bufq_ctx_fast() only, the character device.
+ * (bufq_mem.c) and its user-space face (bufq_file.c: the LENT state).
  */
 #ifndef _BUFQ_CORE_H
 #define _BUFQ_CORE_H
@@ -105,16 +105,6 @@ static inline struct bufq_timed *bufq_timed_of(const struct bufq *q,
 	return (void *)b + q->timed_off;
 }
 
-/*
- * The context area of a buffer of a queue that is not paged, found
- * without validation: for a client that only ever passes buffers the
- * core gave it (the character device's batch path).
- */
-static inline void *bufq_ctx_fast(const struct bufq *q, void *buf)
-{
-	return buf - sizeof(struct bufq_buf) + q->ctx_off;
-}
-
 /* bufq_mem.c */
 int bufq_mem_layout(struct bufq *q, const struct bufq_config *cfg);
 struct bufq_buf *bufq_mem_alloc(struct bufq *q, gfp_t gfp);
@@ -182,7 +172,6 @@ static inline unsigned int bufq_trace_total(const struct bufq *q)
 
 void bufq_trace_init(void);
 u64 bufq_trace_id(const void *buf);
-void bufq_trace_enqueue_bulk(struct bufq *q, unsigned int n);
 
 /* Longest name bufq_dev_name() makes, with its NUL. */
 #define BUFQ_DEV_NAME_LEN	(sizeof("dev--") + 10 + TASK_COMM_LEN)

@@ -6,7 +6,6 @@
  * registers some), names buffers in them, and emits them for a bulk
  * enqueue, which moves a whole list at once.
  */
-#include <linux/list.h>
 #include <linux/module.h>
 #include <linux/once.h>
 #include <linux/random.h>
@@ -52,22 +51,4 @@ u64 bufq_trace_id(const void *buf)
 void bufq_trace_init(void)
 {
 	get_random_bytes(&bufq_trace_key, sizeof(bufq_trace_key));
-}
-
-/*
- * Caller holds the consumer lock and just added @n buffers at the tail of
- * the consumer list: one bufq_enqueue event each, in order.
- */
-void bufq_trace_enqueue_bulk(struct bufq *q, unsigned int n)
-{
-	struct list_head *pos = &q->work_list;
-	struct bufq_buf *b;
-	unsigned int i;
-
-	for (i = 0; i < n; i++)
-		pos = pos->prev;
-	for (i = 0; i < n; i++, pos = pos->next) {
-		b = list_entry(pos, struct bufq_buf, node);
-		trace_bufq_enqueue(q, b->data, false, false, 0);
-	}
 }
