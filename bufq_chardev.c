@@ -25,7 +25,7 @@
 #include "bufq_file.h"
 
 static unsigned int bufq_max_buffer_size = SZ_1M;
-static unsigned int bufq_max_buffers = 1024;
+static unsigned int bufq_max_buffers = 16384;	/* a pipe's 1 MiB of 64 B */
 static unsigned int bufq_max_queue_bytes = SZ_64M;
 
 static int bufq_param_set_limit(const char *val, const struct kernel_param *kp)
@@ -42,7 +42,7 @@ module_param_cb(max_buffer_size, &bufq_limit_ops, &bufq_max_buffer_size, 0644);
 MODULE_PARM_DESC(max_buffer_size, "Largest buffer_size of a /dev/bufq queue");
 module_param_cb(max_buffers, &bufq_limit_ops, &bufq_max_buffers, 0644);
 MODULE_PARM_DESC(max_buffers,
-		 "Most buffers in a /dev/bufq queue; cap of lookaside queues configured without one");
+		 "Most buffers in a /dev/bufq queue; cap of lookaside queues configured without one, as far as max_queue_bytes allows");
 module_param_cb(max_queue_bytes, &bufq_limit_ops, &bufq_max_queue_bytes, 0644);
 MODULE_PARM_DESC(max_queue_bytes, "Most bytes of buffer memory per /dev/bufq queue");
 
@@ -51,6 +51,7 @@ static int bufq_configure_check(const struct bufq_configure *cmd, u32 *nr,
 				u32 *stride)
 {
 	u32 max_bufs = READ_ONCE(bufq_max_buffers);
+	u64 max_bytes = READ_ONCE(bufq_max_queue_bytes);
 	bool lookaside = cmd->flags & BUFQ_CONFIGURE_LOOKASIDE;
 	u64 bytes;
 
@@ -67,10 +68,14 @@ static int bufq_configure_check(const struct bufq_configure *cmd, u32 *nr,
 		return -EOVERFLOW;
 	*stride = bytes;
 
-	*nr = lookaside ? (cmd->max_buffers ?: max_bufs) : cmd->buffer_count;
+	/* Without a cap, lookaside gets the most that max_queue_bytes allows. */
+	*nr = cmd->buffer_count;
+	if (lookaside)
+		*nr = cmd->max_buffers ?:
+		      min_t(u64, max_bufs, max_bytes / *stride);
 	if (cmd->buffer_size > READ_ONCE(bufq_max_buffer_size) ||
-	    cmd->buffer_count > max_bufs || *nr > max_bufs ||
-	    (u64)*nr * *stride > READ_ONCE(bufq_max_queue_bytes))
+	    cmd->buffer_count > max_bufs || *nr > max_bufs || !*nr ||
+	    *nr < cmd->buffer_count || (u64)*nr * *stride > max_bytes)
 		return -E2BIG;
 	return 0;
 }

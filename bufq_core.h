@@ -112,7 +112,7 @@ void bufq_mem_free(struct bufq *q, struct bufq_buf *b);
 unsigned int bufq_mem_overhead(const struct bufq *q);
 int bufq_mem_slots_init(struct bufq *q, gfp_t gfp);
 void bufq_mem_slots_free(struct bufq *q);
-struct page *bufq_mem_page(const struct bufq *q, pgoff_t pgoff);
+struct page *bufq_mem_page(struct bufq *q, pgoff_t pgoff);
 
 /*
  * bufq_core.c, for bufq_file.c: buffers lent to user space. A LENT

@@ -1388,6 +1388,8 @@ static vm_fault_t bufq_vm_fault(struct vm_fault *vmf)
 	if (vmf->pgoff >= bf->mem_size >> PAGE_SHIFT)
 		return VM_FAULT_SIGBUS;
 	page = bufq_mem_page(bf->q, vmf->pgoff);
+	if (!page)
+		return VM_FAULT_OOM;
 	get_page(page);
 	vmf->page = page;
 	return 0;

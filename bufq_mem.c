@@ -263,14 +263,49 @@ static void bufq_mem_count(struct bufq *q, long bytes)
 }
 
 /*
- * Bind a free index of a mappable queue to the new header @b: its data
- * area is the index's, made at creation. Return: the data area, or NULL
- * if no index is free (cannot happen: indices are as many as the cap).
+ * The data area of index @i, made now if it does not exist yet, zeroed
+ * and charged to the queue's memcg. Bind (of a new header) and a fault on
+ * the mapping may race for one index: one allocation wins, the other is
+ * freed. Return: the data area, or NULL when out of memory.
  */
-static void *bufq_slot_bind(struct bufq *q, struct bufq_buf *b)
+static void *bufq_slot_data(struct bufq *q, u32 i, gfp_t gfp)
+{
+	struct bufq_slot *s = &q->slots[i];
+	struct mem_cgroup *old;
+	void *data, *cur;
+
+	/* Pairs with the try_cmpxchg() below: the zeroing is seen first. */
+	data = smp_load_acquire(&s->data);
+	if (data)
+		return data;
+	old = set_active_memcg(q->memcg);
+	/* Sizes may come from user space: fail quietly. */
+	data = alloc_pages_exact(bufq_data_size(q),
+				 gfp | __GFP_ZERO | __GFP_NOWARN);
+	set_active_memcg(old);
+	if (!data)
+		return NULL;
+	cur = NULL;
+	/* Full barrier: pairs with smp_load_acquire() above and in readers. */
+	if (!try_cmpxchg(&s->data, &cur, data)) {
+		free_pages_exact(data, bufq_data_size(q));
+		return cur;
+	}
+	bufq_mem_count(q, bufq_data_size(q));
+	return data;
+}
+
+/*
+ * Bind a free index of a mappable queue to the new header @b, making the
+ * index's data area on its first use. Return: the data area, or NULL when
+ * out of memory (no index free cannot happen: indices are as many as the
+ * cap).
+ */
+static void *bufq_slot_bind(struct bufq *q, struct bufq_buf *b, gfp_t gfp)
 {
 	struct bufq_slot *s = NULL;
 	unsigned long flags;
+	void *data;
 	u32 i;
 
 	raw_spin_lock_irqsave(&q->mem_lock, flags);
@@ -285,8 +320,16 @@ static void *bufq_slot_bind(struct bufq *q, struct bufq_buf *b)
 	raw_spin_unlock_irqrestore(&q->mem_lock, flags);
 	if (!s)
 		return NULL;
-	bufq_tag_pages(s->data, 1, (unsigned long)b | BUFQ_TAG_DATA);
-	return s->data;
+	data = bufq_slot_data(q, i, gfp);
+	if (!data) {
+		raw_spin_lock_irqsave(&q->mem_lock, flags);
+		s->buf = NULL;
+		q->free_slots[q->nr_free_slots++] = i;
+		raw_spin_unlock_irqrestore(&q->mem_lock, flags);
+		return NULL;
+	}
+	bufq_tag_pages(data, 1, (unsigned long)b | BUFQ_TAG_DATA);
+	return data;
 }
 
 static void bufq_slot_unbind(struct bufq *q, struct bufq_buf *b)
@@ -302,9 +345,13 @@ static void bufq_slot_unbind(struct bufq *q, struct bufq_buf *b)
 }
 
 /**
- * bufq_mem_slots_init - make a mappable queue's data areas, one per index
+ * bufq_mem_slots_init - set up a mappable queue's indices
  * @q: the queue, laid out, with no buffer yet
  * @gfp: allocation mask
+ *
+ * Data areas are made on first use of their index (bufq_slot_data()):
+ * the buffers of creation make theirs now, growth and faults on a
+ * mapping the others, which then live as long as the queue.
  *
  * Return: 0 or -ENOMEM; bufq_mem_slots_free() undoes either.
  */
@@ -320,16 +367,9 @@ int bufq_mem_slots_init(struct bufq *q, gfp_t gfp)
 				       gfp);
 	if (!q->slots || !q->free_slots)
 		return -ENOMEM;
-	for (i = 0; i < q->nr_slots; i++) {
-		/* Sizes may come from user space: fail quietly. */
-		q->slots[i].data = alloc_pages_exact(bufq_data_size(q), gfp |
-						     __GFP_ZERO | __GFP_NOWARN);
-		if (!q->slots[i].data)
-			return -ENOMEM;
-		bufq_mem_count(q, bufq_data_size(q));
-		/* Lowest index first: a queue's first buffers are 0, 1, ... */
+	/* Lowest index first: a queue's first buffers are 0, 1, ... */
+	for (i = 0; i < q->nr_slots; i++)
 		q->free_slots[q->nr_slots - 1 - i] = i;
-	}
 	q->nr_free_slots = q->nr_slots;
 	return 0;
 }
@@ -342,7 +382,9 @@ void bufq_mem_slots_free(struct bufq *q)
 {
 	u32 i;
 
-	for (i = 0; q->slots && i < q->nr_slots && q->slots[i].data; i++) {
+	for (i = 0; q->slots && i < q->nr_slots; i++) {
+		if (!q->slots[i].data)
+			continue;
 		free_pages_exact(q->slots[i].data, bufq_data_size(q));
 		bufq_mem_count(q, -(long)bufq_data_size(q));
 	}
@@ -358,14 +400,19 @@ void bufq_mem_slots_free(struct bufq *q)
  * @pgoff: page offset into the mapping: index * pages of a data area
  *	plus the page within it; below nr_slots times that
  *
- * Return: the page, which lives as long as the queue.
+ * Makes the index's data area if no buffer has used it yet, zeroed.
+ *
+ * Context: process; may sleep.
+ * Return: the page, which lives as long as the queue; NULL when out of
+ * memory.
  */
-struct page *bufq_mem_page(const struct bufq *q, pgoff_t pgoff)
+struct page *bufq_mem_page(struct bufq *q, pgoff_t pgoff)
 {
 	unsigned long pages = bufq_data_size(q) >> PAGE_SHIFT;
+	void *data = bufq_slot_data(q, pgoff / pages,
+				    GFP_KERNEL | (q->gfp & __GFP_ACCOUNT));
 
-	return virt_to_page(q->slots[pgoff / pages].data +
-			    (pgoff % pages) * PAGE_SIZE);
+	return data ? virt_to_page(data + (pgoff % pages) * PAGE_SIZE) : NULL;
 }
 
 static void *bufq_data_alloc(struct bufq *q, struct bufq_buf *b, gfp_t gfp)
@@ -397,7 +444,7 @@ struct bufq_buf *bufq_mem_alloc(struct bufq *q, gfp_t gfp)
 	void *data = b + 1;
 
 	if (b && q->paged) {
-		data = q->mappable ? bufq_slot_bind(q, b) :
+		data = q->mappable ? bufq_slot_bind(q, b, gfp) :
 				     bufq_data_alloc(q, b, gfp);
 		if (!data) {
 			bufq_obj_free(q, b);

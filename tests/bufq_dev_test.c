@@ -987,6 +987,51 @@ TEST_F(raw, lookaside_no_initial_buffers)
 	EXPECT_EQ(1, info.out_grown);
 }
 
+/*
+ * A lookaside queue configured without a cap gets max_buffers indices
+ * (or what max_queue_bytes holds) but makes an index's pages only when it
+ * is used: the mapping of an index no buffer has used yet reads zero,
+ * takes what is written, and keeps it across munmap and mmap.
+ */
+TEST_F(raw, mapping_made_on_use)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct bufq_info info;
+	unsigned char *map;
+	size_t last;
+	__u32 idx;
+
+	ASSERT_EQ(0, bq_configure(self->fd, 1, 64, 0, 0,
+				  BUFQ_CONFIGURE_LOOKASIDE));
+	ASSERT_EQ(0, bq_info(self->fd, &info));
+	EXPECT_EQ(1, info.out_total);
+	EXPECT_EQ(page, info.out_stride);
+	EXPECT_GE(info.out_max_buffers, 2);
+	EXPECT_EQ((__u64)info.out_max_buffers * page, info.out_mmap_size);
+	last = info.out_mmap_size - page;
+
+	map = mmap(NULL, info.out_mmap_size, PROT_READ | PROT_WRITE,
+		   MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	EXPECT_EQ(0, map[last]);
+	EXPECT_EQ(0, map[last + page - 1]);
+	memset(map + last, 0x5a, page);
+	ASSERT_EQ(0, munmap(map, info.out_mmap_size));
+
+	map = mmap(NULL, page, PROT_READ, MAP_SHARED, self->fd, last);
+	ASSERT_NE(MAP_FAILED, map);
+	EXPECT_EQ(0x5a, map[0]);
+	EXPECT_EQ(0x5a, map[page - 1]);
+	ASSERT_EQ(0, munmap(map, page));
+
+	/* The queue works as ever, growing onto new indices. */
+	ASSERT_EQ(0, bq_fetch(self->fd, &idx));
+	ASSERT_EQ(0, bq_fetch(self->fd, &idx));
+	ASSERT_EQ(0, bq_info(self->fd, &info));
+	EXPECT_EQ(2, info.out_total);
+	EXPECT_EQ(1, info.out_grown);
+}
+
 /* Signals interrupt blocking FETCH, DEQUEUE, read() and write(). */
 TEST_F_TIMEOUT(bufq, signal_eintr, 120)
 {
@@ -1931,9 +1976,26 @@ TEST_F(raw, limits_follow_params)
 	fd2 = bq_open(0);
 	ASSERT_LE(0, fd2);
 	EXPECT_EQ(-E2BIG, bq_configure(fd2, 5, 64, 0, 0, 0));
-	EXPECT_EQ(-E2BIG, bq_configure(fd2, 1, 64, 0, 0,
+	EXPECT_EQ(-E2BIG, bq_configure(fd2, 1, 64, 0, 5,
+				       BUFQ_CONFIGURE_LOOKASIDE));
+	/* Without a cap, lookaside gets what fits, if buffer_count does. */
+	EXPECT_EQ(-E2BIG, bq_configure(fd2, 5, 64, 0, 0,
+				       BUFQ_CONFIGURE_LOOKASIDE));
+	EXPECT_EQ(-E2BIG, bq_configure(fd2, 0, 4 * page + 1, 0, 0,
 				       BUFQ_CONFIGURE_LOOKASIDE));
 	EXPECT_EQ(0, bq_configure(fd2, 4, 64, 0, 0, 0));
+	close(fd2);
+	fd2 = bq_open(0);
+	ASSERT_LE(0, fd2);
+	EXPECT_EQ(0, bq_configure(fd2, 1, 2 * page - 8, 0, 0,
+				  BUFQ_CONFIGURE_LOOKASIDE));
+	{
+		struct bufq_info info;
+
+		EXPECT_EQ(0, bq_info(fd2, &info));
+		EXPECT_EQ(2, info.out_max_buffers);
+		EXPECT_EQ(4 * page, info.out_mmap_size);
+	}
 	close(fd2);
 	EXPECT_EQ(0, write_param("max_queue_bytes", old));
 

@@ -70,8 +70,9 @@ KUNIT_ARRAY_PARAM(bufq_map_config, bufq_map_config_cases,
 		  bufq_map_config_desc);
 
 /*
- * A mappable queue needs a cap and a data area; it makes every index's
- * data area at once, whole pages, and counts them in mem_bytes.
+ * A mappable queue needs a cap and a data area; it makes the data areas
+ * of the buffers of creation at once, whole pages, and only those, and
+ * counts them in mem_bytes.
  */
 static void bufq_map_test_config(struct kunit *test)
 {
@@ -97,8 +98,52 @@ static void bufq_map_test_config(struct kunit *test)
 	bufq_get_stats(q, &st);
 	KUNIT_EXPECT_EQ(test, st.total, c->count);
 	KUNIT_EXPECT_GE(test, st.mem_bytes,
-			(unsigned long)cap * PAGE_ALIGN(c->size));
+			(unsigned long)c->count * PAGE_ALIGN(c->size));
+	if (cap > c->count)
+		KUNIT_EXPECT_LT(test, st.mem_bytes,
+				(unsigned long)cap * PAGE_ALIGN(c->size));
 	bufq_destroy(q);
+}
+
+/*
+ * An index's data area is made on its first use and kept: growth to the
+ * cap adds one data area per new index to mem_bytes, shrink frees
+ * headers only, and growing to the cap again makes no data area.
+ */
+static void bufq_map_test_lazy(struct kunit *test)
+{
+	unsigned long created, grown, shrunk, regrown;
+	unsigned long area = PAGE_ALIGN(200 + 16);
+	void *bufs[BUFQ_MAP_MAX];
+	struct bufq_config cfg;
+	struct bufq_stats st;
+	struct bufq *q;
+	unsigned int i, round;
+
+	bufq_map_config(&cfg, 200);
+	q = bufq_map_create(test, &cfg);
+	bufq_get_stats(q, &st);
+	created = st.mem_bytes;
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < BUFQ_MAP_MAX; i++)
+			KUNIT_ASSERT_EQ(test, bufq_fetch(q, &bufs[i], NULL), 0);
+		bufq_get_stats(q, &st);
+		if (!round)
+			grown = st.mem_bytes;
+		else
+			regrown = st.mem_bytes;
+		for (i = 0; i < BUFQ_MAP_MAX; i++)
+			KUNIT_EXPECT_EQ(test, bufq_reuse(q, bufs[i]), 0);
+		bufq_get_stats(q, &st);
+		KUNIT_EXPECT_EQ(test, st.total, BUFQ_MAP_COUNT);
+		shrunk = st.mem_bytes;
+		/* The data areas of the grown indices stay. */
+		KUNIT_EXPECT_GE(test, shrunk,
+				created + (BUFQ_MAP_MAX - BUFQ_MAP_COUNT) * area);
+	}
+	KUNIT_EXPECT_GE(test, grown - created,
+			(BUFQ_MAP_MAX - BUFQ_MAP_COUNT) * area);
+	KUNIT_EXPECT_EQ(test, regrown, grown);
 }
 
 /*
@@ -302,6 +347,7 @@ static struct kunit_case bufq_map_test_cases[] = {
 	KUNIT_CASE_PARAM(bufq_map_test_config, bufq_map_config_gen_params),
 	KUNIT_CASE(bufq_map_test_layout),
 	KUNIT_CASE(bufq_map_test_data_kept),
+	KUNIT_CASE(bufq_map_test_lazy),
 	KUNIT_CASE(bufq_map_test_payload),
 	KUNIT_CASE(bufq_map_test_context),
 	KUNIT_CASE(bufq_map_test_refused),

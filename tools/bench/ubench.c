@@ -31,7 +31,8 @@
 #define BATCH		128
 #define WAIT_MIN	32	/* a batch waits for this many, */
 #define WAIT_MS		10	/* or this long */
-#define NBUF		512
+#define NBUF_MIN	512
+#define QUEUE_BYTES	(1024 * 1024)	/* what a pipe of the bench holds */
 
 static uint64_t *nsys;		/* shared: syscalls of both processes */
 
@@ -120,10 +121,25 @@ struct bq {
 	struct bufq_info info;
 };
 
+/*
+ * Buffers of a /dev/bufq queue: as many messages as the pipe holds, at
+ * least 512 (UBENCH_NBUF overrides). A shallow queue makes both sides
+ * sleep once per queueful when the host deschedules the vCPUs.
+ */
+static unsigned int bq_nbuf(size_t size)
+{
+	const char *env = getenv("UBENCH_NBUF");
+
+	if (env)
+		return strtoul(env, NULL, 0);
+	return QUEUE_BYTES / size > NBUF_MIN ? QUEUE_BYTES / size : NBUF_MIN;
+}
+
 static void bq_open(struct bq *bq, size_t size)
 {
 	struct bufq_configure cfg = {
-		.size = sizeof(cfg), .buffer_count = NBUF, .buffer_size = size,
+		.size = sizeof(cfg), .buffer_count = bq_nbuf(size),
+		.buffer_size = size,
 	};
 
 	bq->fd = open("/dev/bufq", O_RDWR);
@@ -135,7 +151,7 @@ static void bq_open(struct bq *bq, size_t size)
 	if (ioctl(bq->fd, BUFQ_IOCTL_INFO, &bq->info))
 		die("INFO");
 	bq->mem = mmap(NULL, bq->info.out_mmap_size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED, bq->fd, 0);
+		       MAP_SHARED | MAP_POPULATE, bq->fd, 0);
 	if (bq->mem == MAP_FAILED)
 		die("mmap");
 }

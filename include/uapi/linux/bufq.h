@@ -41,7 +41,11 @@
  * its context area (context_size bytes, free for the user, never read by the
  * kernel) starts at out_context_offset within the buffer. The whole area is
  * out_mmap_size bytes and exists, zero filled, from configuration until the
- * file is released: a mapping never loses its memory. Private mappings fail
+ * file is released: a mapping never loses its memory. The pages of a buffer
+ * index are made when the queue first uses the index or a mapping first
+ * touches them (a lookaside queue configured with a large max_buffers takes
+ * memory only as it grows); a touch the memory cgroup cannot pay for is an
+ * out-of-memory fault. Private mappings fail
  * with EINVAL, mappings reaching past out_mmap_size with EINVAL, executable
  * ones (PROT_EXEC) with EPERM, and mprotect() adding PROT_EXEC with EACCES.
  * mremap() may shrink or move a mapping; growing one fails with EFAULT (the
@@ -111,9 +115,10 @@
  * process received (fork, SCM_RIGHTS) and has closed.
  *
  * The device node is mode 0600. Module parameters bound each queue:
- * max_buffer_size (bytes per buffer), max_buffers (buffers per queue, also
- * the cap of a lookaside queue configured with max_buffers 0) and
- * max_queue_bytes (out_mmap_size of a queue). All the memory of a queue is
+ * max_buffer_size (bytes per buffer, default 1 MiB), max_buffers (buffers
+ * per queue, default 16384, also the cap of a lookaside queue configured
+ * with max_buffers 0 as far as max_queue_bytes allows) and max_queue_bytes
+ * (out_mmap_size of a queue, default 64 MiB). All the memory of a queue is
  * charged to the memory cgroup of the task that configures it.
  */
 
@@ -211,7 +216,9 @@ enum bufq_configure_flags {
  * @context_size: bytes in each buffer's context area, may be 0
  * @max_buffers: with BUFQ_CONFIGURE_LOOKASIDE, the cap on the number of
  *	buffers, at least @buffer_count; 0 means the max_buffers module
- *	parameter. Must be 0 without BUFQ_CONFIGURE_LOOKASIDE.
+ *	parameter or, if fewer, as many as max_queue_bytes holds (INFO's
+ *	out_max_buffers says which). Must be 0 without
+ *	BUFQ_CONFIGURE_LOOKASIDE.
  *
  * Make the queue and its buffer memory. Allowed once per open file.
  *
@@ -223,7 +230,8 @@ enum bufq_configure_flags {
  *  - EOVERFLOW: the size of a buffer does not fit in 32 bits.
  *  - E2BIG: @buffer_size exceeds the max_buffer_size module parameter, the
  *    number of buffers (@buffer_count, or the cap with lookaside) exceeds
- *    max_buffers, or the mapping size exceeds max_queue_bytes.
+ *    max_buffers, or the mapping size exceeds max_queue_bytes (with
+ *    @max_buffers 0, when not even @buffer_count buffers, or 1, fit).
  *  - ENOMEM: out of memory (or over the memory cgroup's limit).
  */
 struct bufq_configure {
