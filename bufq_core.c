@@ -4,8 +4,8 @@
  *
  * Locking: the producer side (free_bufs, nr_free, total, pending, users,
  * dead, high_water, grown) is under free_lock; the consumer side
- * (work_list, nr_queued, the timed tree, every struct bufq_timed, arming
- * q->timer) under work_lock. Both are raw, irq-safe spinlocks, so every
+ * (work_list, taken, nr_queued, the timed tree, every struct bufq_timed,
+ * arming q->timer) under work_lock. Both are raw, irq-safe spinlocks, so every
  * call but growth works in hard IRQ context on PREEMPT_RT too, and no
  * path holds both. Nested inside them: the swait queue locks (wake-ups of
  * *_wait() sleepers) and the timer base lock. Poll waiters are woken
@@ -985,6 +985,7 @@ static int bufq_alloc_fields(struct bufq *q, const struct bufq_config *cfg,
 	q->pcpu_flags = 0;
 	q->pend = NULL;
 	q->pend_taken = 0;
+	q->taken = NULL;
 	q->pcpu = __alloc_percpu_gfp(sizeof(struct bufq_pcpu) +
 				     q->pcpu_max * sizeof(struct bufq_buf *),
 				     __alignof__(struct bufq_pcpu), gfp);
@@ -1468,10 +1469,13 @@ static void __bufq_unqueue(struct bufq *q, struct bufq_buf *b)
 /*
  * The consumer list's tail, without a lock: an enqueue at the tail pushes
  * the buffer on q->pend (a stack, newest first) with one cmpxchg; a
- * consumer, under work_lock, takes the whole stack with one xchg and puts
- * it, oldest first, after what work_list holds (__bufq_take_pend()). Any
- * operation that needs work_list in order (dequeue, at-head and timed
- * enqueue, flush, enumerate) takes pend first. The queue's destroy leaves
+ * consumer, under work_lock, takes the whole stack with one xchg when
+ * work_list and taken are empty, reverses it and keeps it, oldest first,
+ * as q->taken, a chain of buffers on no list_head (__bufq_take_next()):
+ * the consumer list is work_list, then taken, then pend, and a dequeue of
+ * what the producer pushed costs no list operation. An operation that
+ * needs work_list in order (at-head and timed enqueue, flush, enumerate)
+ * lists taken and pend first (__bufq_settle()). The queue's destroy leaves
  * BUFQ_PEND_DEAD there, after which an enqueue fails: so nothing is
  * queued after its flush. The number queued is nr_queued plus the pushes
  * (counted per CPU) less what consumers took (pend_taken).
@@ -1523,19 +1527,17 @@ static unsigned int bufq_pend_count(const struct bufq *q)
 }
 
 /*
- * Caller holds work_lock. Take pend: up to @want of its oldest buffers to
- * @out, HELD by the caller now (only if work_list is empty: they are the
- * oldest queued), the others to the tail of work_list, oldest first. On a
- * dead queue, leave BUFQ_PEND_DEAD. Return: how many went to @out.
+ * Caller holds work_lock. Take pend whole, oldest first, as a chain in
+ * @chain, counted in nr_queued; on a dead queue, leave BUFQ_PEND_DEAD.
+ * Return: how many.
  */
-static unsigned int __bufq_take_pend(struct bufq *q, struct bufq_buf **out,
-				     unsigned int want)
+static unsigned int __bufq_grab_pend(struct bufq *q, struct llist_node **chain)
 {
 	struct llist_node *leave = READ_ONCE(q->dead) ? BUFQ_PEND_DEAD : NULL;
 	struct llist_node *n, *next, *old = NULL;
-	unsigned int k = 0, got = 0;
-	struct bufq_buf *b;
+	unsigned int k = 0;
 
+	*chain = NULL;
 	if (READ_ONCE(q->pend) == leave)
 		return 0;
 	/* Full barrier: pairs with the cmpxchg in bufq_pend_push(). */
@@ -1547,24 +1549,56 @@ static unsigned int __bufq_take_pend(struct bufq *q, struct bufq_buf **out,
 		n->next = old;
 		old = n;
 	}
-	n = old;
-	got = min(k, want);
-	/* The listed ones first, so that each event sees the depth after it. */
-	WRITE_ONCE(q->pend_taken, q->pend_taken + k - got);
-	for (k = 0; k < got; k++, n = n->next)
-		out[k] = llist_entry(n, struct bufq_buf, lnode);
-	for (k = 0; n; n = next, k++) {
-		next = n->next;
-		b = llist_entry(n, struct bufq_buf, lnode);
-		list_add_tail(&b->node, &q->work_list);
-	}
+	*chain = old;
 	WRITE_ONCE(q->nr_queued, q->nr_queued + k);
-	for (k = 0; k < got; k++) {
-		bufq_set_state(q, out[k], BUFQ_STATE_HELD);
-		WRITE_ONCE(q->pend_taken, q->pend_taken + 1);
-		trace_bufq_dequeue(q, out[k]->data);
+	WRITE_ONCE(q->pend_taken, q->pend_taken + k);
+	return k;
+}
+
+/* Caller holds work_lock. Put the chain @n at the tail of work_list. */
+static void __bufq_list_chain(struct bufq *q, struct llist_node *n)
+{
+	struct llist_node *next;
+
+	for (; n; n = next) {
+		next = n->next;		/* lnode shares node's first word */
+		list_add_tail(&llist_entry(n, struct bufq_buf, lnode)->node,
+			      &q->work_list);
 	}
-	return got;
+}
+
+/*
+ * Caller holds work_lock. Put all that is queued on work_list, in order,
+ * for an operation that needs the whole list: taken, then pend.
+ */
+static void __bufq_settle(struct bufq *q)
+{
+	struct llist_node *chain;
+
+	__bufq_list_chain(q, q->taken);
+	q->taken = NULL;
+	if (__bufq_grab_pend(q, &chain))
+		__bufq_list_chain(q, chain);
+}
+
+/*
+ * Caller holds work_lock and found work_list empty. Take the oldest
+ * queued buffer, HELD by the caller now: the head of taken, or of pend,
+ * whose rest becomes taken. Return: the buffer, or NULL.
+ */
+static struct bufq_buf *__bufq_take_next(struct bufq *q)
+{
+	struct llist_node *n = q->taken;
+	struct bufq_buf *b;
+
+	if (!n && !__bufq_grab_pend(q, &n))
+		return NULL;
+	q->taken = n->next;
+	WRITE_ONCE(q->nr_queued, q->nr_queued - 1);
+	b = llist_entry(n, struct bufq_buf, lnode);
+	bufq_set_state(q, b, BUFQ_STATE_HELD);
+	trace_bufq_dequeue(q, b->data);
+	return b;
 }
 
 /*
@@ -1622,7 +1656,7 @@ static __always_inline int bufq_insert(struct bufq *q, void *buf, bool at_head,
 		bufq_set_state(q, b, BUFQ_STATE_HELD);	/* still the caller's */
 		return -ESHUTDOWN;
 	}
-	__bufq_take_pend(q, NULL, 0);	/* a tail insert goes after them */
+	__bufq_settle(q);	/* a tail insert goes after them */
 	__bufq_queue(q, b, at_head, t);
 	__bufq_wake_consumers(q, 1);
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
@@ -1705,8 +1739,8 @@ static __always_inline struct bufq_buf *bufq_take_queued(struct bufq *q)
 		if (b) {
 			__bufq_unqueue(q, b);
 			trace_bufq_dequeue(q, b->data);
-		} else if (!__bufq_take_pend(q, &b, 1)) {
-			b = NULL;
+		} else {
+			b = __bufq_take_next(q);
 		}
 		raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	}
@@ -1940,7 +1974,7 @@ void bufq_flush(struct bufq *q)
 	LIST_HEAD(flushed);
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	__bufq_take_pend(q, NULL, 0);
+	__bufq_settle(q);
 	trace_bufq_flush(q);
 	list_for_each_entry_safe(b, tmp, &q->work_list, node) {
 		__bufq_unqueue(q, b);
@@ -2148,7 +2182,7 @@ void bufq_enumerate(struct bufq *q, bufq_enum_fn fn, void *arg,
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	__bufq_take_pend(q, NULL, 0);
+	__bufq_settle(q);
 	list_for_each_entry_safe(b, tmp, &q->work_list, node) {
 		action = fn(q, b->data, bufq_ctx_of(q, b), arg);
 		trace_bufq_enumerate(q, b->data, action);
@@ -2355,29 +2389,23 @@ EXPORT_SYMBOL_GPL(bufq_enqueue_bulk);
  */
 unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 {
-	unsigned int i, k, end;
+	unsigned int i;
 	unsigned long flags;
 	struct bufq_buf *b;
 
-	/* bufs[] holds headers for a moment: both are object pointers. */
-	BUILD_BUG_ON(sizeof(*bufs) != sizeof(b));
-
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	for (i = 0; i < n;) {
+	for (i = 0; i < n; i++) {
 		b = list_first_entry_or_null(&q->work_list, struct bufq_buf,
 					     node);
 		if (b) {
 			__bufq_unqueue(q, b);
 			trace_bufq_dequeue(q, b->data);
-			bufs[i++] = b->data;
-			continue;
+		} else {
+			b = __bufq_take_next(q);
+			if (!b)
+				break;
 		}
-		/* Then pend, straight into @bufs: headers, then data areas. */
-		k = __bufq_take_pend(q, (struct bufq_buf **)(bufs + i), n - i);
-		if (!k)
-			break;
-		for (end = i + k; i < end; i++)
-			bufs[i] = ((struct bufq_buf *)bufs[i])->data;
+		bufs[i] = b->data;
 	}
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return i;

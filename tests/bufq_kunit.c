@@ -3122,11 +3122,85 @@ static void bufq_test_mixed_order(struct kunit *test)
 	bufq_test_expect_counts(test, q, 5, 5, 0, 0);
 }
 
+struct bufq_test_seen {
+	void *bufs[8];
+	int n;
+};
+
+static enum bufq_enum_action bufq_test_seen_fn(struct bufq *q, void *buf,
+					       void *ctx, void *arg)
+{
+	struct bufq_test_seen *seen = arg;
+
+	if (seen->n < ARRAY_SIZE(seen->bufs))
+		seen->bufs[seen->n++] = buf;
+	return BUFQ_ENUM_CONTINUE;
+}
+
+/*
+ * A dequeue that takes the lock-free tail keeps the rest as a private
+ * FIFO (taken): what comes after it, on the tail, at the head, through
+ * enumerate and flush, sees one consumer list in order, and the counts
+ * stay exact.
+ */
+static void bufq_test_taken_order(struct kunit *test)
+{
+	static const int order[] = { 4, 1, 2, 3 }, listed[] = { 1, 2, 3, 5 };
+	struct bufq_test_seen seen = {};
+	void *bufs[6], *buf;
+	struct bufq_config cfg;
+	struct bufq *q;
+	int i;
+
+	bufq_test_config(&cfg, 6);
+	q = bufq_test_create(test, &cfg);
+	for (i = 0; i < 6; i++)
+		bufs[i] = bufq_test_fetch(test, q);
+
+	/* Take the tail (0 1 2), keep 1 2; 3 on the tail; 4 at the head. */
+	for (i = 0; i < 3; i++)
+		KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[i]), 0);
+	KUNIT_ASSERT_EQ(test, bufq_dequeue(q, &buf, NULL), 0);
+	KUNIT_EXPECT_PTR_EQ(test, buf, bufs[0]);
+	bufq_test_expect_counts(test, q, 6, 0, 2, 4);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[3]), 0);
+	bufq_test_expect_counts(test, q, 6, 0, 3, 3);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue_at_head(q, bufs[4]), 0);
+	for (i = 0; i < ARRAY_SIZE(order); i++) {
+		KUNIT_ASSERT_EQ(test, bufq_dequeue(q, &buf, NULL), 0);
+		KUNIT_EXPECT_PTR_EQ(test, buf, bufs[order[i]]);
+		KUNIT_EXPECT_EQ(test, bufq_enqueue(q, buf), 0);
+	}
+
+	/* Now 4 1 2 3 on the tail: take it, keep 1 2 3; 5 on the tail. */
+	KUNIT_ASSERT_EQ(test, bufq_dequeue(q, &buf, NULL), 0);
+	KUNIT_EXPECT_PTR_EQ(test, buf, bufs[4]);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[5]), 0);
+	bufq_test_expect_counts(test, q, 6, 0, 4, 2);
+	bufq_enumerate(q, bufq_test_seen_fn, &seen, NULL, NULL);
+	KUNIT_ASSERT_EQ(test, seen.n, 4);
+	for (i = 0; i < 4; i++)
+		KUNIT_EXPECT_PTR_EQ(test, seen.bufs[i], bufs[listed[i]]);
+
+	/* The bulk dequeue of 2 leaves 3 5; flush takes them. */
+	KUNIT_EXPECT_EQ(test, bufq_reuse(q, buf), 0);
+	KUNIT_EXPECT_EQ(test, bufq_dequeue_bulk(q, seen.bufs, 2), 2);
+	KUNIT_EXPECT_PTR_EQ(test, seen.bufs[0], bufs[1]);
+	KUNIT_EXPECT_PTR_EQ(test, seen.bufs[1], bufs[2]);
+	KUNIT_EXPECT_EQ(test, bufq_reuse_bulk(q, seen.bufs, 2), 2);
+	bufq_test_expect_counts(test, q, 6, 3, 2, 1);
+	bufq_flush(q);
+	bufq_test_expect_counts(test, q, 6, 5, 0, 1);
+	KUNIT_EXPECT_EQ(test, bufq_reuse(q, bufs[0]), 0);
+	bufq_test_expect_counts(test, q, 6, 6, 0, 0);
+}
+
 static struct kunit_case bufq_test_cases[] = {
 	KUNIT_CASE(bufq_test_create_destroy),
 	KUNIT_CASE_PARAM(bufq_test_config_check, bufq_test_config_gen_params),
 	KUNIT_CASE(bufq_test_fifo),
 	KUNIT_CASE(bufq_test_at_head),
+	KUNIT_CASE(bufq_test_taken_order),
 	KUNIT_CASE(bufq_test_no_lookaside_exhaustion),
 	KUNIT_CASE(bufq_test_lookaside_grow_shrink),
 	KUNIT_CASE(bufq_test_lookaside_cap),

@@ -304,8 +304,9 @@ struct bufq {
 	/* Consumer side: filled buffers. */
 	raw_spinlock_t work_lock ____cacheline_aligned_in_smp;
 	struct list_head work_list;
-	unsigned int nr_queued;		/* on work_list */
+	unsigned int nr_queued;		/* on work_list and taken */
 	unsigned long pend_taken;	/* moved from pend, ever */
+	struct llist_node *taken;	/* taken from pend, oldest first */
 	struct swait_queue_head work_wait;
 	struct rb_root_cached timed;	/* timed buffers, by deadline */
 	unsigned int nr_timed;
