@@ -1531,7 +1531,8 @@ static unsigned int bufq_pend_count(const struct bufq *q)
  * @chain, counted in nr_queued; on a dead queue, leave BUFQ_PEND_DEAD.
  * Return: how many.
  */
-static unsigned int __bufq_grab_pend(struct bufq *q, struct llist_node **chain)
+static __always_inline unsigned int __bufq_grab_pend(struct bufq *q,
+						     struct llist_node **chain)
 {
 	struct llist_node *leave = READ_ONCE(q->dead) ? BUFQ_PEND_DEAD : NULL;
 	struct llist_node *n, *next, *old = NULL;
@@ -1586,7 +1587,7 @@ static void __bufq_settle(struct bufq *q)
  * queued buffer, HELD by the caller now: the head of taken, or of pend,
  * whose rest becomes taken. Return: the buffer, or NULL.
  */
-static struct bufq_buf *__bufq_take_next(struct bufq *q)
+static __always_inline struct bufq_buf *__bufq_take_next(struct bufq *q)
 {
 	struct llist_node *n = q->taken;
 	struct bufq_buf *b;
@@ -2397,14 +2398,17 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	for (i = 0; i < n; i++) {
 		b = list_first_entry_or_null(&q->work_list, struct bufq_buf,
 					     node);
-		if (b) {
-			__bufq_unqueue(q, b);
-			trace_bufq_dequeue(q, b->data);
-		} else {
-			b = __bufq_take_next(q);
-			if (!b)
-				break;
-		}
+		if (!b)
+			break;
+		__bufq_unqueue(q, b);
+		trace_bufq_dequeue(q, b->data);
+		bufs[i] = b->data;
+	}
+	/* work_list is empty, and stays so under the lock: taken, pend. */
+	for (; i < n; i++) {
+		b = __bufq_take_next(q);
+		if (!b)
+			break;
 		bufs[i] = b->data;
 	}
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
