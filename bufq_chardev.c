@@ -25,7 +25,8 @@
 #include "bufq_file.h"
 
 static unsigned int bufq_max_buffer_size = SZ_1M;
-static unsigned int bufq_max_buffers = 16384;	/* a pipe's 1 MiB of 64 B */
+/* A pipe's 1 MiB of 64 B messages (at a page each, 64 MiB of buffers). */
+static unsigned int bufq_max_buffers = 16384;
 static unsigned int bufq_max_queue_bytes = SZ_64M;
 
 static int bufq_param_set_limit(const char *val, const struct kernel_param *kp)
@@ -42,7 +43,7 @@ module_param_cb(max_buffer_size, &bufq_limit_ops, &bufq_max_buffer_size, 0644);
 MODULE_PARM_DESC(max_buffer_size, "Largest buffer_size of a /dev/bufq queue");
 module_param_cb(max_buffers, &bufq_limit_ops, &bufq_max_buffers, 0644);
 MODULE_PARM_DESC(max_buffers,
-		 "Most buffers in a /dev/bufq queue; cap of lookaside queues configured without one, as far as max_queue_bytes allows");
+		 "Most buffers in a /dev/bufq queue; cap of lookaside queues configured without one, within max_queue_bytes");
 module_param_cb(max_queue_bytes, &bufq_limit_ops, &bufq_max_queue_bytes, 0644);
 MODULE_PARM_DESC(max_queue_bytes, "Most bytes of buffer memory per /dev/bufq queue");
 
@@ -68,7 +69,7 @@ static int bufq_configure_check(const struct bufq_configure *cmd, u32 *nr,
 		return -EOVERFLOW;
 	*stride = bytes;
 
-	/* Without a cap, lookaside gets the most that max_queue_bytes allows. */
+	/* Without a cap, lookaside gets the most max_queue_bytes allows. */
 	*nr = cmd->buffer_count;
 	if (lookaside)
 		*nr = cmd->max_buffers ?:

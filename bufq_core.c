@@ -1499,7 +1499,7 @@ static __always_inline bool bufq_pend_push(struct bufq *q,
 			return false;
 		}
 		last->next = head;
-		/* Full barrier: pairs with the xchg in __bufq_take_pend(). */
+		/* Full barrier: pairs with the xchg in __bufq_grab_pend(). */
 	} while (!try_cmpxchg(&q->pend, &head, first));
 	this_cpu_add(q->pcpu->enq, n);
 	return true;

@@ -1388,8 +1388,9 @@ static vm_fault_t bufq_vm_fault(struct vm_fault *vmf)
 	if (vmf->pgoff >= bf->mem_size >> PAGE_SHIFT)
 		return VM_FAULT_SIGBUS;
 	page = bufq_mem_page(bf->q, vmf->pgoff);
+	/* Not VM_FAULT_OOM: with no memcg OOM kill, it would refault. */
 	if (!page)
-		return VM_FAULT_OOM;
+		return VM_FAULT_SIGBUS;
 	get_page(page);
 	vmf->page = page;
 	return 0;

@@ -27,6 +27,7 @@
 #include <linux/kmemleak.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
+#include <linux/nospec.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 
@@ -289,7 +290,8 @@ static void *bufq_slot_data(struct bufq *q, u32 i, gfp_t gfp)
 	/* Full barrier: pairs with smp_load_acquire() above and in readers. */
 	if (!try_cmpxchg(&s->data, &cur, data)) {
 		free_pages_exact(data, bufq_data_size(q));
-		return cur;
+		/* A failed cmpxchg orders nothing: pairs with the winner's. */
+		return smp_load_acquire(&s->data);
 	}
 	bufq_mem_count(q, bufq_data_size(q));
 	return data;
@@ -349,9 +351,11 @@ static void bufq_slot_unbind(struct bufq *q, struct bufq_buf *b)
  * @q: the queue, laid out, with no buffer yet
  * @gfp: allocation mask
  *
- * Data areas are made on first use of their index (bufq_slot_data()):
- * the buffers of creation make theirs now, growth and faults on a
- * mapping the others, which then live as long as the queue.
+ * If growth may sleep (q->gfp), data areas are made on first use of their
+ * index (bufq_slot_data()): the buffers of creation make theirs now,
+ * growth and faults on a mapping the others. Otherwise all are made now,
+ * so that growth in atomic context allocates no more than a header. Either
+ * way they live as long as the queue.
  *
  * Return: 0 or -ENOMEM; bufq_mem_slots_free() undoes either.
  */
@@ -367,9 +371,13 @@ int bufq_mem_slots_init(struct bufq *q, gfp_t gfp)
 				       gfp);
 	if (!q->slots || !q->free_slots)
 		return -ENOMEM;
-	/* Lowest index first: a queue's first buffers are 0, 1, ... */
-	for (i = 0; i < q->nr_slots; i++)
+	for (i = 0; i < q->nr_slots; i++) {
+		if (!gfpflags_allow_blocking(q->gfp) &&
+		    !bufq_slot_data(q, i, gfp))
+			return -ENOMEM;
+		/* Lowest index first: a queue's first buffers are 0, 1, ... */
 		q->free_slots[q->nr_slots - 1 - i] = i;
+	}
 	q->nr_free_slots = q->nr_slots;
 	return 0;
 }
@@ -404,13 +412,14 @@ void bufq_mem_slots_free(struct bufq *q)
  *
  * Context: process; may sleep.
  * Return: the page, which lives as long as the queue; NULL when out of
- * memory.
+ * memory (or over the memcg's limit): the fault is then a SIGBUS.
  */
 struct page *bufq_mem_page(struct bufq *q, pgoff_t pgoff)
 {
 	unsigned long pages = bufq_data_size(q) >> PAGE_SHIFT;
-	void *data = bufq_slot_data(q, pgoff / pages,
-				    GFP_KERNEL | (q->gfp & __GFP_ACCOUNT));
+	u32 i = array_index_nospec(pgoff / pages, q->nr_slots);
+	void *data = bufq_slot_data(q, i, GFP_KERNEL | __GFP_RETRY_MAYFAIL |
+				    (q->gfp & __GFP_ACCOUNT));
 
 	return data ? virt_to_page(data + (pgoff % pages) * PAGE_SIZE) : NULL;
 }

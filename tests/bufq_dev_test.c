@@ -989,9 +989,10 @@ TEST_F(raw, lookaside_no_initial_buffers)
 
 /*
  * A lookaside queue configured without a cap gets max_buffers indices
- * (or what max_queue_bytes holds) but makes an index's pages only when it
- * is used: the mapping of an index no buffer has used yet reads zero,
- * takes what is written, and keeps it across munmap and mmap.
+ * (or what max_queue_bytes holds), whose pages are made when first used:
+ * the mapping of an index no buffer has used yet reads zero and takes
+ * what is written, which stays across munmap and mmap and is the content
+ * of the buffer growth later binds to that index.
  */
 TEST_F(raw, mapping_made_on_use)
 {
@@ -999,14 +1000,14 @@ TEST_F(raw, mapping_made_on_use)
 	struct bufq_info info;
 	unsigned char *map;
 	size_t last;
-	__u32 idx;
+	__u32 idx[2];
 
 	ASSERT_EQ(0, bq_configure(self->fd, 1, 64, 0, 0,
 				  BUFQ_CONFIGURE_LOOKASIDE));
 	ASSERT_EQ(0, bq_info(self->fd, &info));
 	EXPECT_EQ(1, info.out_total);
 	EXPECT_EQ(page, info.out_stride);
-	EXPECT_GE(info.out_max_buffers, 2);
+	ASSERT_GE(info.out_max_buffers, 3);
 	EXPECT_EQ((__u64)info.out_max_buffers * page, info.out_mmap_size);
 	last = info.out_mmap_size - page;
 
@@ -1016,6 +1017,9 @@ TEST_F(raw, mapping_made_on_use)
 	EXPECT_EQ(0, map[last]);
 	EXPECT_EQ(0, map[last + page - 1]);
 	memset(map + last, 0x5a, page);
+	/* Index 1: the next growth binds it (lowest free index first). */
+	EXPECT_EQ(0, map[page]);
+	memset(map + page, 0xa5, 64);
 	ASSERT_EQ(0, munmap(map, info.out_mmap_size));
 
 	map = mmap(NULL, page, PROT_READ, MAP_SHARED, self->fd, last);
@@ -1024,12 +1028,20 @@ TEST_F(raw, mapping_made_on_use)
 	EXPECT_EQ(0x5a, map[page - 1]);
 	ASSERT_EQ(0, munmap(map, page));
 
-	/* The queue works as ever, growing onto new indices. */
-	ASSERT_EQ(0, bq_fetch(self->fd, &idx));
-	ASSERT_EQ(0, bq_fetch(self->fd, &idx));
+	/* Growth onto index 1 finds what was written there. */
+	ASSERT_EQ(0, bq_fetch(self->fd, &idx[0]));
+	ASSERT_EQ(0, bq_fetch(self->fd, &idx[1]));
+	EXPECT_EQ(0, idx[0]);
+	EXPECT_EQ(1, idx[1]);
 	ASSERT_EQ(0, bq_info(self->fd, &info));
 	EXPECT_EQ(2, info.out_total);
 	EXPECT_EQ(1, info.out_grown);
+	map = mmap(NULL, 2 * page, PROT_READ, MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	EXPECT_EQ(0xa5, map[page]);
+	EXPECT_EQ(0xa5, map[page + 63]);
+	EXPECT_EQ(0, map[page + 64]);
+	ASSERT_EQ(0, munmap(map, 2 * page));
 }
 
 /* Signals interrupt blocking FETCH, DEQUEUE, read() and write(). */

@@ -3124,7 +3124,7 @@ static void bufq_test_mixed_order(struct kunit *test)
 
 struct bufq_test_seen {
 	void *bufs[8];
-	int n;
+	unsigned int n;
 };
 
 static enum bufq_enum_action bufq_test_seen_fn(struct bufq *q, void *buf,
@@ -3195,12 +3195,75 @@ static void bufq_test_taken_order(struct kunit *test)
 	bufq_test_expect_counts(test, q, 6, 6, 0, 0);
 }
 
+static void bufq_test_taken_expect(struct kunit *test, struct bufq *q,
+				   void **bufs, const int *want, int n)
+{
+	void *out[6];
+	int i;
+
+	KUNIT_ASSERT_EQ(test, bufq_dequeue_bulk(q, out, n), n);
+	for (i = 0; i < n; i++)
+		KUNIT_EXPECT_PTR_EQ(test, out[i], bufs[want[i]]);
+}
+
+/*
+ * A bulk dequeue crosses work_list into pend and taken into pend; a
+ * timed enqueue while taken holds buffers goes after them.
+ */
+static void bufq_test_taken_bulk(struct kunit *test)
+{
+	static const int one[] = { 0, 1, 2 }, two[] = { 4, 5, 0, 1 },
+			 three[] = { 3, 4, 5 };
+	struct bufq_config cfg;
+	void *bufs[6], *buf;
+	struct bufq *q;
+	int i;
+
+	bufq_test_config(&cfg, 6);
+	cfg.with_timer = true;
+	q = bufq_test_create(test, &cfg);
+	for (i = 0; i < 6; i++)
+		bufs[i] = bufq_test_fetch(test, q);
+
+	/* work_list 0, pend 1 2. */
+	KUNIT_EXPECT_EQ(test, bufq_enqueue_at_head(q, bufs[0]), 0);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[1]), 0);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[2]), 0);
+	bufq_test_taken_expect(test, q, bufs, one, ARRAY_SIZE(one));
+
+	/* taken 4 5, pend 0 1. */
+	for (i = 3; i < 6; i++)
+		KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[i]), 0);
+	KUNIT_ASSERT_EQ(test, bufq_dequeue(q, &buf, NULL), 0);
+	KUNIT_EXPECT_PTR_EQ(test, buf, bufs[3]);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[0]), 0);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[1]), 0);
+	bufq_test_expect_counts(test, q, 6, 0, 4, 2);
+	bufq_test_taken_expect(test, q, bufs, two, ARRAY_SIZE(two));
+
+	/* taken 3, then 4 timed, then 5 on the tail. */
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[2]), 0);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[3]), 0);
+	KUNIT_ASSERT_EQ(test, bufq_dequeue(q, &buf, NULL), 0);
+	KUNIT_EXPECT_PTR_EQ(test, buf, bufs[2]);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue_with_timer(q, bufs[4], 60000,
+						      bufq_test_reuse_fn, NULL),
+			0);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[5]), 0);
+	bufq_test_expect_counts(test, q, 6, 0, 3, 3);
+	bufq_test_taken_expect(test, q, bufs, three, ARRAY_SIZE(three));
+	for (i = 0; i < 6; i++)
+		KUNIT_EXPECT_EQ(test, bufq_reuse(q, bufs[i]), 0);
+	bufq_test_expect_counts(test, q, 6, 6, 0, 0);
+}
+
 static struct kunit_case bufq_test_cases[] = {
 	KUNIT_CASE(bufq_test_create_destroy),
 	KUNIT_CASE_PARAM(bufq_test_config_check, bufq_test_config_gen_params),
 	KUNIT_CASE(bufq_test_fifo),
 	KUNIT_CASE(bufq_test_at_head),
 	KUNIT_CASE(bufq_test_taken_order),
+	KUNIT_CASE(bufq_test_taken_bulk),
 	KUNIT_CASE(bufq_test_no_lookaside_exhaustion),
 	KUNIT_CASE(bufq_test_lookaside_grow_shrink),
 	KUNIT_CASE(bufq_test_lookaside_cap),

@@ -70,9 +70,9 @@ KUNIT_ARRAY_PARAM(bufq_map_config, bufq_map_config_cases,
 		  bufq_map_config_desc);
 
 /*
- * A mappable queue needs a cap and a data area; it makes the data areas
- * of the buffers of creation at once, whole pages, and only those, and
- * counts them in mem_bytes.
+ * A mappable queue needs a cap and a data area; with an atomic gfp it
+ * makes every index's data area at once, whole pages, and counts them in
+ * mem_bytes.
  */
 static void bufq_map_test_config(struct kunit *test)
 {
@@ -97,23 +97,23 @@ static void bufq_map_test_config(struct kunit *test)
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, q);
 	bufq_get_stats(q, &st);
 	KUNIT_EXPECT_EQ(test, st.total, c->count);
+	/* An atomic gfp (the default): every index's data area at once. */
 	KUNIT_EXPECT_GE(test, st.mem_bytes,
-			(unsigned long)c->count * PAGE_ALIGN(c->size));
-	if (cap > c->count)
-		KUNIT_EXPECT_LT(test, st.mem_bytes,
-				(unsigned long)cap * PAGE_ALIGN(c->size));
+			(unsigned long)cap * PAGE_ALIGN(c->size));
 	bufq_destroy(q);
 }
 
 /*
- * An index's data area is made on its first use and kept: growth to the
- * cap adds one data area per new index to mem_bytes, shrink frees
- * headers only, and growing to the cap again makes no data area.
+ * With a gfp that may sleep, an index's data area is made on its first
+ * use and kept: growth to the cap adds one data area per new index to
+ * mem_bytes, shrink frees headers only, and growing to the cap again
+ * makes no data area.
  */
 static void bufq_map_test_lazy(struct kunit *test)
 {
 	unsigned long created, grown, shrunk, regrown;
-	unsigned long area = PAGE_ALIGN(200 + 16);
+	const unsigned long area = PAGE_ALIGN(200 + 16);
+	const unsigned long grow = BUFQ_MAP_MAX - BUFQ_MAP_COUNT;
 	void *bufs[BUFQ_MAP_MAX];
 	struct bufq_config cfg;
 	struct bufq_stats st;
@@ -121,9 +121,11 @@ static void bufq_map_test_lazy(struct kunit *test)
 	unsigned int i, round;
 
 	bufq_map_config(&cfg, 200);
+	cfg.gfp = GFP_KERNEL;
 	q = bufq_map_create(test, &cfg);
 	bufq_get_stats(q, &st);
 	created = st.mem_bytes;
+	KUNIT_EXPECT_LT(test, created, BUFQ_MAP_MAX * area);
 	for (round = 0; round < 2; round++) {
 		for (i = 0; i < BUFQ_MAP_MAX; i++)
 			KUNIT_ASSERT_EQ(test, bufq_fetch(q, &bufs[i], NULL), 0);
@@ -138,11 +140,9 @@ static void bufq_map_test_lazy(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, st.total, BUFQ_MAP_COUNT);
 		shrunk = st.mem_bytes;
 		/* The data areas of the grown indices stay. */
-		KUNIT_EXPECT_GE(test, shrunk,
-				created + (BUFQ_MAP_MAX - BUFQ_MAP_COUNT) * area);
+		KUNIT_EXPECT_GE(test, shrunk, created + grow * area);
 	}
-	KUNIT_EXPECT_GE(test, grown - created,
-			(BUFQ_MAP_MAX - BUFQ_MAP_COUNT) * area);
+	KUNIT_EXPECT_GE(test, grown - created, grow * area);
 	KUNIT_EXPECT_EQ(test, regrown, grown);
 }
 

@@ -147,10 +147,12 @@ typedef enum bufq_enum_action (*bufq_enum_fn)(struct bufq *q, void *buf,
  *	buffer gets an index below the cap (@buffer_count, or @max_buffers
  *	with @lookaside, which must then not be 0) and a data area of whole
  *	pages of its own, PAGE_ALIGN(@buffer_size) bytes, bound to that
- *	index. An index's data area is made, zeroed, on its first use: by a
- *	buffer (those of creation at creation, the others when lookaside
- *	growth first binds the index, with @gfp) or by a fault on a mapping
- *	of it. It then lives as long as the queue: lookaside shrink frees
+ *	index. If @gfp may sleep, an index's data area is made, zeroed, on
+ *	its first use: by a buffer (those of creation at creation, the
+ *	others when lookaside growth first binds the index) or by a fault on
+ *	a mapping of it; otherwise the data areas of all indices are made at
+ *	creation, so that growth in atomic context allocates only a header.
+ *	Either way they live as long as the queue: lookaside shrink frees
  *	headers only, so a mapping never loses its memory. A buffer's
  *	content survives reuse.
  * @gfp: mask for allocations after creation (lookaside growth); 0 means

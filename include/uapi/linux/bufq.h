@@ -40,12 +40,13 @@
  * at offset i * out_stride; its data area is the first buffer_size bytes and
  * its context area (context_size bytes, free for the user, never read by the
  * kernel) starts at out_context_offset within the buffer. The whole area is
- * out_mmap_size bytes and exists, zero filled, from configuration until the
- * file is released: a mapping never loses its memory. The pages of a buffer
- * index are made when the queue first uses the index or a mapping first
- * touches them (a lookaside queue configured with a large max_buffers takes
- * memory only as it grows); a touch the memory cgroup cannot pay for is an
- * out-of-memory fault. Private mappings fail
+ * out_mmap_size bytes, reads as zeros where nothing was written yet, and
+ * keeps what is written until the file is released: a mapping never loses
+ * its memory. The pages of a buffer index are allocated when the queue
+ * first uses the index or a mapping first touches them, so a lookaside
+ * queue configured with a large max_buffers takes memory only as it grows.
+ * A first touch that cannot be allocated (out of memory, or over the
+ * memory cgroup's limit) raises SIGBUS. Private mappings fail
  * with EINVAL, mappings reaching past out_mmap_size with EINVAL, executable
  * ones (PROT_EXEC) with EPERM, and mprotect() adding PROT_EXEC with EACCES.
  * mremap() may shrink or move a mapping; growing one fails with EFAULT (the
