@@ -301,7 +301,6 @@ struct bufq {
 	unsigned long grown;
 	atomic_long_t fetch_failed;
 	atomic_long_t wakeups;		/* of *_wait() sleepers */
-	struct swait_queue_head free_wait;
 
 	/* Consumer side: filled buffers. */
 	raw_spinlock_t work_lock ____cacheline_aligned_in_smp;
@@ -309,11 +308,18 @@ struct bufq {
 	unsigned int nr_queued;		/* on work_list and taken */
 	unsigned long pend_taken;	/* moved from pend, ever */
 	struct llist_node *taken;	/* taken from pend, oldest first */
-	struct swait_queue_head work_wait;
 	struct rb_root_cached timed;	/* timed buffers, by deadline */
 	unsigned int nr_timed;
 	struct timer_list timer;	/* earliest deadline */
 	u64 expiry_max_ns;
+
+	/*
+	 * Sleepers in *_wait(). The other side's fast path tests them on
+	 * every hand-in (swait_active()): a line of their own, written only
+	 * when a sleeper comes or goes, not one of the sides' lock lines.
+	 */
+	struct swait_queue_head free_wait ____cacheline_aligned_in_smp;
+	struct swait_queue_head work_wait;
 
 	/* Enqueued without a lock, newest first, for a consumer to take. */
 	struct llist_node *pend ____cacheline_aligned_in_smp;
