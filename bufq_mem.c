@@ -297,6 +297,17 @@ static void *bufq_slot_data(struct bufq *q, u32 i, gfp_t gfp)
 	return data;
 }
 
+/* Unbind index @i and make it free again; its data area stays. */
+static void bufq_slot_put(struct bufq *q, u32 i)
+{
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&q->mem_lock, flags);
+	q->slots[i].buf = NULL;
+	q->free_slots[q->nr_free_slots++] = i;
+	raw_spin_unlock_irqrestore(&q->mem_lock, flags);
+}
+
 /*
  * Bind a free index of a mappable queue to the new header @b, making the
  * index's data area on its first use. Return: the data area, or NULL when
@@ -324,10 +335,7 @@ static void *bufq_slot_bind(struct bufq *q, struct bufq_buf *b, gfp_t gfp)
 		return NULL;
 	data = bufq_slot_data(q, i, gfp);
 	if (!data) {
-		raw_spin_lock_irqsave(&q->mem_lock, flags);
-		s->buf = NULL;
-		q->free_slots[q->nr_free_slots++] = i;
-		raw_spin_unlock_irqrestore(&q->mem_lock, flags);
+		bufq_slot_put(q, i);
 		return NULL;
 	}
 	bufq_tag_pages(data, 1, (unsigned long)b | BUFQ_TAG_DATA);
@@ -336,14 +344,8 @@ static void *bufq_slot_bind(struct bufq *q, struct bufq_buf *b, gfp_t gfp)
 
 static void bufq_slot_unbind(struct bufq *q, struct bufq_buf *b)
 {
-	u32 i = bufq_map_of(b)->index;
-	unsigned long flags;
-
 	bufq_tag_pages(b->data, 1, 0);
-	raw_spin_lock_irqsave(&q->mem_lock, flags);
-	q->slots[i].buf = NULL;
-	q->free_slots[q->nr_free_slots++] = i;
-	raw_spin_unlock_irqrestore(&q->mem_lock, flags);
+	bufq_slot_put(q, bufq_map_of(b)->index);
 }
 
 /**
