@@ -60,12 +60,17 @@
 static struct workqueue_struct *bufq_wq;
 static atomic_t bufq_ids = ATOMIC_INIT(0);
 
-static bool bufq_sentinels_ok(const struct bufq *q, struct bufq_buf *b)
+/*
+ * Both sentinels, at fixed offsets from the header: an inline data area
+ * starts right after it (bufq_mem_alloc()), so neither needs b->data.
+ */
+static __always_inline bool bufq_sentinels_ok(const struct bufq *q,
+					      struct bufq_buf *b)
 {
-	void *ctx = bufq_ctx_of(q, b);
-
-	return get_unaligned((u32 *)(ctx + q->context_size)) == BUFQ_SENTINEL &&
-	       (q->paged || get_unaligned((u32 *)(b->data + q->buffer_size)) ==
+	return get_unaligned((u32 *)((void *)b + q->ctx_off +
+				     q->context_size)) == BUFQ_SENTINEL &&
+	       (q->paged || get_unaligned((u32 *)((void *)(b + 1) +
+						  q->buffer_size)) ==
 			    BUFQ_SENTINEL);
 }
 
@@ -242,6 +247,22 @@ static __always_inline struct bufq_buf *bufq_find(struct bufq *q, void *buf)
 	return ours ? bufq_buf_of(q, buf) : NULL;
 }
 
+/* Why bufq_claim() refused @buf (@b: its header, if it is ours): a WARN. */
+static noinline void bufq_refuse(struct bufq *q, void *buf, struct bufq_buf *b)
+{
+	const char *why;
+
+	if (!b)
+		why = "not a buffer of this queue";
+	else if (READ_ONCE(b->magic) == bufq_magic(q, b, BUFQ_STATE_LENT))
+		why = "held by user space";
+	else if (READ_ONCE(b->magic) != bufq_magic(q, b, BUFQ_STATE_HELD))
+		why = "not held by the client";
+	else
+		why = "overrun (sentinel overwritten)";
+	WARN(1, "bufq %s: refused buffer %p: %s\n", q->name, buf, why);
+}
+
 /*
  * The hot paths are __always_inline: each call is then one frame, which
  * counts where returns are mitigated (retbleed, SRSO) and calls are not free.
@@ -255,23 +276,13 @@ static __always_inline struct bufq_buf *bufq_claim(struct bufq *q, void *buf,
 						   enum bufq_state to)
 {
 	struct bufq_buf *b = bufq_find(q, buf);
-	const char *why;
 
-	if (!b)
-		why = "not a buffer of this queue";
-	else if (READ_ONCE(b->magic) == bufq_magic(q, b, BUFQ_STATE_LENT))
-		why = "held by user space";
-	else if (READ_ONCE(b->magic) != bufq_magic(q, b, BUFQ_STATE_HELD))
-		why = "not held by the client";
-	else if (!bufq_sentinels_ok(q, b))
-		why = "overrun (sentinel overwritten)";
-	else
-		why = NULL;
-	if (!why) {
+	if (likely(b && READ_ONCE(b->magic) == bufq_magic(q, b, BUFQ_STATE_HELD) &&
+		   bufq_sentinels_ok(q, b))) {
 		WRITE_ONCE(b->magic, bufq_magic(q, b, to));
 		return b;
 	}
-	WARN(1, "bufq %s: refused buffer %p: %s\n", q->name, buf, why);
+	bufq_refuse(q, buf, b);
 	return NULL;
 }
 
@@ -870,6 +881,25 @@ static __always_inline void bufq_put_free(struct bufq *q, struct bufq_buf **bufs
 		bufq_put_free_slow(q, bufs + k, n - k);
 }
 
+/* bufq_put_free() of one buffer, out of the caller's frame. */
+static noinline void bufq_put_one_slow(struct bufq *q, struct bufq_buf *b)
+{
+	bufq_put_free(q, &b, 1);
+}
+
+/* bufq_put_free() of one buffer: the cache, or bufq_put_one_slow(). */
+static __always_inline void bufq_put_free_one(struct bufq *q,
+					      struct bufq_buf *b)
+{
+	struct bufq_buf *one[1] = { b };
+
+	if (likely(!trace_bufq_reuse_enabled() && bufq_pc_put(q, one, 1))) {
+		bufq_wake_cached(q, 1);
+		return;
+	}
+	bufq_put_one_slow(q, b);
+}
+
 static int bufq_check_config(const struct bufq_config *cfg)
 {
 	if (!cfg || (!cfg->buffer_count && !cfg->lookaside) ||
@@ -1326,8 +1356,8 @@ static void bufq_count_failure(struct bufq *q, int err)
 	trace_bufq_fetch(q, NULL, err, err == -ENOMEM);
 }
 
-/* bufq_take() when this CPU's cache has nothing for it. */
-static noinline int bufq_take_slow(struct bufq *q, struct bufq_buf **bp)
+/* bufq_take_free_buf() when this CPU's cache has nothing for it. */
+static noinline struct bufq_buf *bufq_take_slow(struct bufq *q)
 {
 	bool atomic = bufq_ctx_atomic();
 	struct bufq_buf *b = NULL;
@@ -1341,46 +1371,37 @@ static noinline int bufq_take_slow(struct bufq *q, struct bufq_buf **bp)
 	if (!READ_ONCE(q->nr_free) && !bufq_cached(q) &&
 	    (!q->lookaside ||
 	     (q->max_buffers && READ_ONCE(q->total) >= q->max_buffers)))
-		return READ_ONCE(q->dead) ? -ESHUTDOWN : -ENOBUFS;
+		return ERR_PTR(READ_ONCE(q->dead) ? -ESHUTDOWN : -ENOBUFS);
 	raw_spin_lock_irqsave(&q->free_lock, flags);
 	ret = __bufq_take_free(q, &b, atomic);
 	__bufq_gate(q);
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 	if (ret)
-		return ret;
+		return ERR_PTR(ret);
 	if (!b) {
 		b = bufq_grow(q);
 		if (!b)
-			return -ENOMEM;
+			return ERR_PTR(-ENOMEM);
 	}
 	bufq_set_state(q, b, BUFQ_STATE_HELD);
-	*bp = b;
-	return 0;
+	return b;
 }
 
-/* Take a free buffer, held by the caller now. Counts no failure. */
-static __always_inline int bufq_take(struct bufq *q, struct bufq_buf **bp)
-{
-	struct bufq_buf *b;
-
-	/* Any CPU's cache would do: raw_cpu_ptr() needs no preemption off. */
-	if (unlikely(!bufq_pc_pop(raw_cpu_ptr(q->pcpu), &b, 1, BUFQ_PC_NOPOP)))
-		return bufq_take_slow(q, bp);
-	trace_bufq_fetch(q, b->data, 0, false);
-	bufq_set_state(q, b, BUFQ_STATE_HELD);
-	*bp = b;
-	return 0;
-}
-
-/* Take a free buffer for the caller; counts no failure. */
+/* Take a free buffer, held by the caller now; counts no failure. */
 static __always_inline int bufq_take_free_buf(struct bufq *q, void **buf,
 					      void **ctx)
 {
 	struct bufq_buf *b;
-	int ret = bufq_take(q, &b);
 
-	if (ret)
-		return ret;
+	/* Any CPU's cache would do: raw_cpu_ptr() needs no preemption off. */
+	if (likely(bufq_pc_pop(raw_cpu_ptr(q->pcpu), &b, 1, BUFQ_PC_NOPOP))) {
+		trace_bufq_fetch(q, b->data, 0, false);
+		bufq_set_state(q, b, BUFQ_STATE_HELD);
+	} else {
+		b = bufq_take_slow(q);
+		if (IS_ERR(b))
+			return PTR_ERR(b);
+	}
 	*buf = b->data;
 	if (ctx)
 		*ctx = bufq_ctx_of(q, b);
@@ -1528,8 +1549,8 @@ static unsigned int bufq_pend_count(const struct bufq *q)
 
 /*
  * Caller holds work_lock. Take pend whole, oldest first, as a chain in
- * @chain, counted in nr_queued; on a dead queue, leave BUFQ_PEND_DEAD.
- * Return: how many.
+ * @chain; on a dead queue, leave BUFQ_PEND_DEAD. Return: how many, for
+ * the caller to add to nr_queued.
  */
 static __always_inline unsigned int __bufq_grab_pend(struct bufq *q,
 						     struct llist_node **chain)
@@ -1551,7 +1572,6 @@ static __always_inline unsigned int __bufq_grab_pend(struct bufq *q,
 		old = n;
 	}
 	*chain = old;
-	WRITE_ONCE(q->nr_queued, q->nr_queued + k);
 	WRITE_ONCE(q->pend_taken, q->pend_taken + k);
 	return k;
 }
@@ -1575,11 +1595,13 @@ static void __bufq_list_chain(struct bufq *q, struct llist_node *n)
 static void __bufq_settle(struct bufq *q)
 {
 	struct llist_node *chain;
+	unsigned int k;
 
 	__bufq_list_chain(q, q->taken);
 	q->taken = NULL;
-	if (__bufq_grab_pend(q, &chain))
-		__bufq_list_chain(q, chain);
+	k = __bufq_grab_pend(q, &chain);
+	WRITE_ONCE(q->nr_queued, q->nr_queued + k);
+	__bufq_list_chain(q, chain);
 }
 
 /*
@@ -1590,12 +1612,16 @@ static void __bufq_settle(struct bufq *q)
 static __always_inline struct bufq_buf *__bufq_take_next(struct bufq *q)
 {
 	struct llist_node *n = q->taken;
+	unsigned int k = 0;
 	struct bufq_buf *b;
 
-	if (!n && !__bufq_grab_pend(q, &n))
-		return NULL;
+	if (!n) {
+		k = __bufq_grab_pend(q, &n);
+		if (!k)
+			return NULL;
+	}
 	q->taken = n->next;
-	WRITE_ONCE(q->nr_queued, q->nr_queued - 1);
+	WRITE_ONCE(q->nr_queued, q->nr_queued + k - 1);
 	b = llist_entry(n, struct bufq_buf, lnode);
 	bufq_set_state(q, b, BUFQ_STATE_HELD);
 	trace_bufq_dequeue(q, b->data);
@@ -1953,7 +1979,7 @@ int bufq_reuse(struct bufq *q, void *buf)
 	if (!b)
 		return -EINVAL;
 	bufq_cleanup(q, b);
-	bufq_put_free(q, &b, 1);
+	bufq_put_free_one(q, b);
 	return 0;
 }
 EXPORT_SYMBOL_GPL(bufq_reuse);
