@@ -4,9 +4,9 @@
  *
  * Locking: the producer side (free_bufs, nr_free, total, pending, users,
  * dead, high_water, grown) is under free_lock; the consumer side
- * (work_list, taken, nr_queued, the timed tree, every struct bufq_timed,
- * arming q->timer) under work_lock. Both are raw, irq-safe spinlocks, so every
- * call but growth works in hard IRQ context on PREEMPT_RT too, and no
+ * (work_list, taken, nr_queued, filling the head, the timed tree, every
+ * struct bufq_timed, arming q->timer) under work_lock. Both are raw,
+ * irq-safe spinlocks, so every call but growth works in hard IRQ context on PREEMPT_RT too, and no
  * path holds both. Nested inside them: the swait queue locks (wake-ups of
  * *_wait() sleepers) and the timer base lock. Poll waiters are woken
  * after the lock is dropped, from an irq_work when in hard IRQ context,
@@ -23,7 +23,8 @@
  *
  * The fast paths take neither lock: fetch and reuse use a per-CPU cache
  * of free buffers in front of the producer stack (see struct bufq_pcpu),
- * an enqueue at the tail pushes on q->pend (see bufq_pend_push()), and
+ * an enqueue at the tail pushes on q->pend (see bufq_pend_push()), a
+ * dequeue pops the consumer list's head (see bufq_head_count()), and
  * hand-ins are validated by the index of data areas (struct bufq_index).
  *
  * The producer list is a stack of pointers, not a list_head: it never
@@ -332,29 +333,40 @@ struct bufq_pcpu {
 #define BUFQ_PC_MAX	32U		/* fits BUFQ_PC_COUNT */
 
 /*
- * Take up to @n buffers, the most recently put first, from the cache @pc of
- * any CPU, unless its word has a flag of @stop. Context: any; the buffers
- * are the caller's if it returns nonzero.
+ * Take up to @n buffers, the top first, from the magazine @word/@slot (a
+ * per-CPU cache, or the consumer list's head), unless @word has a flag of
+ * @stop. Context: any; the first k of @bufs are the caller's if it returns
+ * k; a pop that returns 0 may still have written them.
  */
-static __always_inline unsigned int bufq_pc_pop(struct bufq_pcpu *pc,
-						struct bufq_buf **bufs,
-						unsigned int n,
-						unsigned long stop)
+static __always_inline unsigned int bufq_mag_pop(unsigned long *word,
+						 struct bufq_buf *const *slot,
+						 struct bufq_buf **bufs,
+						 unsigned int n,
+						 unsigned long stop)
 {
 	unsigned long w, c, k, i;
 
 	for (;;) {
-		/* Pairs with the cmpxchg in bufq_pc_push(): slots, then count. */
-		w = smp_load_acquire(&pc->word);
+		/* Pairs with the cmpxchg of the push: slots, then count. */
+		w = smp_load_acquire(word);
 		c = w & BUFQ_PC_COUNT;
 		if (!c || (w & stop))
 			return 0;
 		k = min_t(unsigned long, n, c);
 		for (i = 0; i < k; i++)
-			bufs[i] = READ_ONCE(pc->slot[c - 1 - i]);
-		if (try_cmpxchg(&pc->word, &w, w - k + BUFQ_PC_GEN))
+			bufs[i] = READ_ONCE(slot[c - 1 - i]);
+		if (try_cmpxchg(word, &w, w - k + BUFQ_PC_GEN))
 			return k;
 	}
+}
+
+/* bufq_mag_pop() of the cache @pc of any CPU: the most recently put first. */
+static __always_inline unsigned int bufq_pc_pop(struct bufq_pcpu *pc,
+						struct bufq_buf **bufs,
+						unsigned int n,
+						unsigned long stop)
+{
+	return bufq_mag_pop(&pc->word, pc->slot, bufs, n, stop);
 }
 
 /*
@@ -430,11 +442,12 @@ unsigned int bufq_nr_free(const struct bufq *q)
 EXPORT_SYMBOL_IF_KUNIT(bufq_nr_free);
 
 static unsigned int bufq_pend_count(const struct bufq *q);
+static unsigned int bufq_head_count(const struct bufq *q);
 
 /* See bufq_core.h; for trace events and debugfs, no lock taken. */
 unsigned int bufq_nr_queued(const struct bufq *q)
 {
-	return READ_ONCE(q->nr_queued) + bufq_pend_count(q);
+	return READ_ONCE(q->nr_queued) + bufq_head_count(q) + bufq_pend_count(q);
 }
 EXPORT_SYMBOL_IF_KUNIT(bufq_nr_queued);
 
@@ -1016,6 +1029,7 @@ static int bufq_alloc_fields(struct bufq *q, const struct bufq_config *cfg,
 	q->pend = NULL;
 	q->pend_taken = 0;
 	q->taken = NULL;
+	q->head_word = 0;
 	q->pcpu = __alloc_percpu_gfp(sizeof(struct bufq_pcpu) +
 				     q->pcpu_max * sizeof(struct bufq_buf *),
 				     __alignof__(struct bufq_pcpu), gfp);
@@ -1576,6 +1590,93 @@ static __always_inline unsigned int __bufq_grab_pend(struct bufq *q,
 	return k;
 }
 
+/*
+ * The consumer list's head (q->head_word, q->head_slot): up to
+ * BUFQ_HEAD_MAX of the oldest taken buffers, which a dequeue pops with one
+ * cmpxchg and no lock (bufq_mag_pop(): the generation in the word makes a
+ * pop that raced a refill fail). Only a holder of work_lock fills it, and
+ * only while work_list and the head are empty; whatever puts buffers on
+ * work_list lists the head first (__bufq_settle()). So the consumer list
+ * is work_list, the head, taken, then pend, and while the head holds
+ * buffers, work_list is empty: a pop from it takes the oldest queued.
+ */
+static_assert(BUFQ_HEAD_MAX <= BUFQ_PC_COUNT);
+
+static unsigned int bufq_head_count(const struct bufq *q)
+{
+	return READ_ONCE(q->head_word) & BUFQ_PC_COUNT;
+}
+
+/*
+ * Buffers on work_list, taken or the head? Context: any, no lock. A
+ * buffer moving from taken to the head is seen in one of them: see
+ * __bufq_head_fill().
+ */
+static bool bufq_queued_taken(const struct bufq *q)
+{
+	if (READ_ONCE(q->nr_queued))
+		return true;
+	smp_rmb();	/* pairs with the smp_wmb() in __bufq_head_fill() */
+	return bufq_head_count(q);
+}
+
+/*
+ * Caller holds work_lock; work_list and the head are empty. Move the
+ * first BUFQ_HEAD_MAX of taken to the head, the oldest on top.
+ */
+static __always_inline void __bufq_head_fill(struct bufq *q)
+{
+	struct llist_node *n = q->taken, *p;
+	unsigned int m = 0, i;
+	unsigned long w;
+
+	for (p = n; p && m < BUFQ_HEAD_MAX; p = p->next)
+		m++;
+	if (!m)
+		return;
+	for (i = m; i--; n = n->next)
+		WRITE_ONCE(q->head_slot[i], llist_entry(n, struct bufq_buf, lnode));
+	q->taken = n;
+	/* Empty: no pop changes it. Pairs with bufq_mag_pop()'s acquire. */
+	w = READ_ONCE(q->head_word);
+	smp_store_release(&q->head_word, w + m + BUFQ_PC_GEN);
+	/* Counted in the head before no longer in nr_queued. */
+	smp_wmb();	/* pairs with the smp_rmb() in bufq_queued_taken() */
+	WRITE_ONCE(q->nr_queued, q->nr_queued - m);
+}
+
+/*
+ * Pop up to @n buffers off the head, oldest first, HELD by the caller now,
+ * their data areas in @bufs. Context: any, no lock. Return: how many.
+ */
+static __always_inline unsigned int bufq_head_take(struct bufq *q,
+						   void **bufs, unsigned int n)
+{
+	struct bufq_buf *got[BUFQ_HEAD_MAX];
+	unsigned int k, i;
+
+	k = bufq_mag_pop(&q->head_word, q->head_slot, got,
+			 min_t(unsigned int, n, BUFQ_HEAD_MAX), 0);
+	for (i = 0; i < k; i++) {
+		bufq_set_state(q, got[i], BUFQ_STATE_HELD);
+		trace_bufq_dequeue(q, got[i]->data);
+		bufs[i] = got[i]->data;
+	}
+	return k;
+}
+
+/* Caller holds work_lock. Put the head, in order, at the tail of work_list. */
+static void __bufq_head_list(struct bufq *q)
+{
+	struct bufq_buf *got[BUFQ_HEAD_MAX];
+	unsigned int k, i;
+
+	k = bufq_mag_pop(&q->head_word, q->head_slot, got, BUFQ_HEAD_MAX, 0);
+	for (i = 0; i < k; i++)
+		list_add_tail(&got[i]->node, &q->work_list);
+	WRITE_ONCE(q->nr_queued, q->nr_queued + k);
+}
+
 /* Caller holds work_lock. Put the chain @n at the tail of work_list. */
 static void __bufq_list_chain(struct bufq *q, struct llist_node *n)
 {
@@ -1590,13 +1691,14 @@ static void __bufq_list_chain(struct bufq *q, struct llist_node *n)
 
 /*
  * Caller holds work_lock. Put all that is queued on work_list, in order,
- * for an operation that needs the whole list: taken, then pend.
+ * for an operation that needs the whole list: the head, taken, then pend.
  */
 static void __bufq_settle(struct bufq *q)
 {
 	struct llist_node *chain;
 	unsigned int k;
 
+	__bufq_head_list(q);
 	__bufq_list_chain(q, q->taken);
 	q->taken = NULL;
 	k = __bufq_grab_pend(q, &chain);
@@ -1606,15 +1708,20 @@ static void __bufq_settle(struct bufq *q)
 
 /*
  * Caller holds work_lock and found work_list empty. Take the oldest
- * queued buffer, HELD by the caller now: the head of taken, or of pend,
- * whose rest becomes taken. Return: the buffer, or NULL.
+ * queued buffer, HELD by the caller now: the head's top (a racing
+ * dequeue may have filled it), else the head of taken, or of pend, whose
+ * rest becomes taken; then fill the head from taken. Return: the buffer,
+ * or NULL.
  */
 static __always_inline struct bufq_buf *__bufq_take_next(struct bufq *q)
 {
-	struct llist_node *n = q->taken;
+	struct llist_node *n;
 	unsigned int k = 0;
 	struct bufq_buf *b;
 
+	if (unlikely(bufq_mag_pop(&q->head_word, q->head_slot, &b, 1, 0)))
+		goto held;
+	n = q->taken;
 	if (!n) {
 		k = __bufq_grab_pend(q, &n);
 		if (!k)
@@ -1623,6 +1730,8 @@ static __always_inline struct bufq_buf *__bufq_take_next(struct bufq *q)
 	q->taken = n->next;
 	WRITE_ONCE(q->nr_queued, q->nr_queued + k - 1);
 	b = llist_entry(n, struct bufq_buf, lnode);
+	__bufq_head_fill(q);
+held:
 	bufq_set_state(q, b, BUFQ_STATE_HELD);
 	trace_bufq_dequeue(q, b->data);
 	return b;
@@ -1756,21 +1865,26 @@ EXPORT_SYMBOL_GPL(bufq_enqueue_with_timer);
 /* Take the head of the consumer list; held by the caller now. */
 static __always_inline struct bufq_buf *bufq_take_queued(struct bufq *q)
 {
-	struct bufq_buf *b = NULL;
+	struct bufq_buf *b;
 	unsigned long flags;
 
-	if (READ_ONCE(q->nr_queued) || bufq_pend_ready(q)) {
-		raw_spin_lock_irqsave(&q->work_lock, flags);
-		b = list_first_entry_or_null(&q->work_list, struct bufq_buf,
-					     node);
-		if (b) {
-			__bufq_unqueue(q, b);
-			trace_bufq_dequeue(q, b->data);
-		} else {
-			b = __bufq_take_next(q);
-		}
-		raw_spin_unlock_irqrestore(&q->work_lock, flags);
+	/* A failed pop may have written @b: it is ours only on success. */
+	if (likely(bufq_mag_pop(&q->head_word, q->head_slot, &b, 1, 0))) {
+		bufq_set_state(q, b, BUFQ_STATE_HELD);
+		trace_bufq_dequeue(q, b->data);
+		return b;
 	}
+	if (!bufq_queued_taken(q) && !bufq_pend_ready(q))
+		return NULL;
+	raw_spin_lock_irqsave(&q->work_lock, flags);
+	b = list_first_entry_or_null(&q->work_list, struct bufq_buf, node);
+	if (b) {
+		__bufq_unqueue(q, b);
+		trace_bufq_dequeue(q, b->data);
+	} else {
+		b = __bufq_take_next(q);
+	}
+	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return b;
 }
 
@@ -1807,7 +1921,7 @@ static bool bufq_dequeueable(struct bufq *q)
 	bool ret;
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	ret = q->nr_queued || bufq_pend_ready(q) || READ_ONCE(q->dead);
+	ret = bufq_queued_taken(q) || bufq_pend_ready(q) || READ_ONCE(q->dead);
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return ret;
 }
@@ -2420,8 +2534,11 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	unsigned long flags;
 	struct bufq_buf *b;
 
+	i = bufq_head_take(q, bufs, n);
+	if (i == n || (!bufq_queued_taken(q) && !bufq_pend_ready(q)))
+		return i;
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	for (i = 0; i < n; i++) {
+	for (; i < n; i++) {
 		b = list_first_entry_or_null(&q->work_list, struct bufq_buf,
 					     node);
 		if (!b)
@@ -2430,12 +2547,15 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 		trace_bufq_dequeue(q, b->data);
 		bufs[i] = b->data;
 	}
-	/* work_list is empty, and stays so under the lock: taken, pend. */
-	for (; i < n; i++) {
+	/* work_list is empty, and stays so under the lock: head, taken, pend. */
+	while (i < n) {
+		i += bufq_head_take(q, bufs + i, n - i);
+		if (i == n)
+			break;
 		b = __bufq_take_next(q);
 		if (!b)
 			break;
-		bufs[i] = b->data;
+		bufs[i++] = b->data;
 	}
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return i;
@@ -2499,7 +2619,7 @@ void bufq_get_stats(struct bufq *q, struct bufq_stats *st)
 	st->fetch_failed = atomic_long_read(&q->fetch_failed);
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	st->queued = q->nr_queued + bufq_pend_count(q);
+	st->queued = q->nr_queued + bufq_head_count(q) + bufq_pend_count(q);
 	st->timed = q->nr_timed;
 	st->expiry_max_ns = q->expiry_max_ns;
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
@@ -2547,7 +2667,7 @@ __poll_t bufq_poll(struct bufq *q, struct file *file, poll_table *pt)
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	if (q->nr_queued || bufq_pend_ready(q))
+	if (bufq_queued_taken(q) || bufq_pend_ready(q))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return mask;

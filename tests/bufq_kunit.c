@@ -3257,6 +3257,94 @@ static void bufq_test_taken_bulk(struct kunit *test)
 	bufq_test_expect_counts(test, q, 6, 6, 0, 0);
 }
 
+/* Dequeue buffers @from..@to of @bufs, one at a time, in that order. */
+static void bufq_test_head_expect(struct kunit *test, struct bufq *q,
+				  void **bufs, int from, int to)
+{
+	void *buf;
+	int i;
+
+	for (i = from; i <= to; i++) {
+		KUNIT_ASSERT_EQ(test, bufq_dequeue(q, &buf, NULL), 0);
+		KUNIT_EXPECT_PTR_EQ(test, buf, bufs[i]);
+	}
+}
+
+/*
+ * A queue deeper than the head (BUFQ_HEAD_MAX buffers a dequeue pops
+ * without the lock): the head, the rest of taken and pend make one FIFO
+ * through single and bulk dequeues, at-head enqueue, enumerate and flush,
+ * and the counts stay exact while the head holds buffers.
+ */
+static void bufq_test_head(struct kunit *test)
+{
+	const int n = 2 * BUFQ_HEAD_MAX + 16, h = BUFQ_HEAD_MAX;
+	struct bufq_test_seen seen = {};
+	struct bufq_config cfg;
+	void **bufs, *out[BUFQ_HEAD_MAX + 16], *buf;
+	struct bufq *q;
+	int i;
+
+	bufs = kunit_kcalloc(test, n, sizeof(*bufs), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, bufs);
+	bufq_test_config(&cfg, n);
+	q = bufq_test_create(test, &cfg);
+	for (i = 0; i < n; i++) {
+		bufs[i] = bufq_test_fetch(test, q);
+		KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[i]), 0);
+	}
+
+	/* 0 out; the head 1..h, taken after it. */
+	bufq_test_head_expect(test, q, bufs, 0, 0);
+	bufq_test_expect_counts(test, q, n, 0, n - 1, 1);
+	KUNIT_EXPECT_EQ(test, bufq_count(q), n - 1);
+	KUNIT_EXPECT_TRUE(test, bufq_poll(q, NULL, NULL) & EPOLLIN);
+	KUNIT_ASSERT_EQ(test, bufq_dequeue_bulk(q, out, 10), 10);
+	for (i = 0; i < 10; i++)
+		KUNIT_EXPECT_PTR_EQ(test, out[i], bufs[1 + i]);
+	bufq_test_expect_counts(test, q, n, 0, n - 11, 11);
+
+	/* At the head, before what the head still holds (11..h). */
+	KUNIT_EXPECT_EQ(test, bufq_enqueue_at_head(q, bufs[0]), 0);
+	bufq_test_expect_counts(test, q, n, 0, n - 10, 10);
+	bufq_enumerate(q, bufq_test_seen_fn, &seen, NULL, NULL);
+	KUNIT_ASSERT_EQ(test, seen.n, ARRAY_SIZE(seen.bufs));
+	KUNIT_EXPECT_PTR_EQ(test, seen.bufs[0], bufs[0]);
+	for (i = 1; i < ARRAY_SIZE(seen.bufs); i++)
+		KUNIT_EXPECT_PTR_EQ(test, seen.bufs[i], bufs[10 + i]);
+	bufq_test_head_expect(test, q, bufs, 0, 0);
+	bufq_test_head_expect(test, q, bufs, 11, h + 4);
+
+	/* Back on the tail, after the rest: h+5..n-1, then 0..h+4. */
+	for (i = 0; i <= h + 4; i++)
+		KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[i]), 0);
+	bufq_test_expect_counts(test, q, n, 0, n, 0);
+	bufq_test_head_expect(test, q, bufs, h + 5, n - 1);
+	bufq_test_head_expect(test, q, bufs, 0, 0);	/* fills the head */
+
+	/* Head 1..h, taken h+1..h+4, pend h+5..h+8: one bulk dequeue. */
+	for (i = h + 5; i <= h + 8; i++)
+		KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[i]), 0);
+	KUNIT_ASSERT_EQ(test, bufq_dequeue_bulk(q, out, ARRAY_SIZE(out)),
+			h + 8);
+	for (i = 0; i < h + 8; i++)
+		KUNIT_EXPECT_PTR_EQ(test, out[i], bufs[1 + i]);
+	bufq_test_expect_counts(test, q, n, 0, 0, n);
+
+	/* Flush while the head holds buffers: 0 out, 1..h+8 reused. */
+	for (i = 0; i <= h + 8; i++)
+		KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[i]), 0);
+	bufq_test_head_expect(test, q, bufs, 0, 0);
+	bufq_flush(q);
+	bufq_test_expect_counts(test, q, n, h + 8, 0, n - (h + 8));
+	KUNIT_EXPECT_EQ(test, bufq_dequeue(q, &buf, NULL), -ENODATA);
+	KUNIT_EXPECT_FALSE(test, bufq_poll(q, NULL, NULL) & EPOLLIN);
+	KUNIT_EXPECT_EQ(test, bufq_reuse(q, bufs[0]), 0);
+	for (i = h + 9; i < n; i++)
+		KUNIT_EXPECT_EQ(test, bufq_reuse(q, bufs[i]), 0);
+	bufq_test_expect_counts(test, q, n, n, 0, 0);
+}
+
 static struct kunit_case bufq_test_cases[] = {
 	KUNIT_CASE(bufq_test_create_destroy),
 	KUNIT_CASE_PARAM(bufq_test_config_check, bufq_test_config_gen_params),
@@ -3264,6 +3352,7 @@ static struct kunit_case bufq_test_cases[] = {
 	KUNIT_CASE(bufq_test_at_head),
 	KUNIT_CASE(bufq_test_taken_order),
 	KUNIT_CASE(bufq_test_taken_bulk),
+	KUNIT_CASE(bufq_test_head),
 	KUNIT_CASE(bufq_test_no_lookaside_exhaustion),
 	KUNIT_CASE(bufq_test_lookaside_grow_shrink),
 	KUNIT_CASE(bufq_test_lookaside_cap),

@@ -239,6 +239,9 @@ struct bufq_stats {
 	unsigned long wakeups;
 };
 
+/* Buffers a dequeue may take without work_lock: see struct bufq. */
+#define BUFQ_HEAD_MAX	32
+
 /*
  * The queue. Its fields are private to bufq; it is public only so that a
  * driver can embed one (bufq_init()/bufq_exit()).
@@ -323,6 +326,14 @@ struct bufq {
 
 	/* Enqueued without a lock, newest first, for a consumer to take. */
 	struct llist_node *pend ____cacheline_aligned_in_smp;
+
+	/*
+	 * The oldest of taken, for dequeues without work_lock: a magazine
+	 * as a per-CPU cache's (count and generation in @head_word), its
+	 * top the oldest. Written by consumers only.
+	 */
+	unsigned long head_word ____cacheline_aligned_in_smp;
+	struct bufq_buf *head_slot[BUFQ_HEAD_MAX];
 };
 
 int bufq_init(struct bufq *q, const struct bufq_config *cfg);
