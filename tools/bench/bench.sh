@@ -9,7 +9,9 @@
 # their spread over rounds) with the host's load, warning when the host was
 # busy; with --update, also writes docs/benchmarks.md's table and
 # docs/benchmarks.png. BUFQ_BENCH_ONLY=kernel runs only the kernel figures
-# (bufq_bench.ko), for a quick look at one change.
+# (bufq_bench.ko), for a quick look at one change. A second boot under
+# -icount counts the guest instructions of the one-thread kernel figures
+# (BUFQ_BENCH_ICOUNT=0 skips it).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 out=$ROOT/build/bench
@@ -89,4 +91,26 @@ grep -qx 'BENCH OK' "$out/console.log" || {
 	echo "bench: the guest did not finish its benchmarks"
 	exit 1
 }
-exec python3 "$ROOT/tools/bench/report.py" "$out/console.log" --host "$out/host.txt" "$@"
+
+# The one-thread kernel figures again, counted rather than timed: under
+# -icount shift=0 the guest's clock advances one nanosecond per guest
+# instruction, so ps/cycle / 1000 is instructions per cycle, the same on an
+# idle or a busy host. Two rounds, to show that they repeat.
+icount=
+if [ "${BUFQ_BENCH_ICOUNT:-1}" = 1 ]; then
+	say "booting again under -icount (log: ${out#"$ROOT"/}/console-icount.log)"
+	timeout "${BUFQ_TIMEOUT:-1800}" qemu-system-x86_64 -accel tcg -icount shift=0 \
+		-cpu max -smp $vcpus -m 1G -nographic -no-reboot -nic none \
+		-kernel "$stock/vmlinuz" -initrd "$out/initramfs.cpio.gz" \
+		-append "console=ttyS0 quiet panic=-1 bufq_bench_runs=2 bufq_bench_only=icount" </dev/null |
+		tr -d '\r' >"$out/console-icount.log"
+	grep -qx 'BENCH OK' "$out/console-icount.log" || {
+		tail -n 30 "$out/console-icount.log"
+		echo "bench: the guest did not finish its -icount benchmarks"
+		exit 1
+	}
+	icount="--icount $out/console-icount.log"
+fi
+# shellcheck disable=SC2086 # $icount is two words or none
+exec python3 "$ROOT/tools/bench/report.py" "$out/console.log" --host "$out/host.txt" \
+	$icount "$@"

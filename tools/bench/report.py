@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Turn a `make bench` console log into the table of figures and ratios.
 
-Usage: report.py CONSOLE_LOG [--host HOST_FILE] [--update]
+Usage: report.py CONSOLE_LOG [--host HOST_FILE] [--icount ICOUNT_LOG] [--update]
 Every figure is min / median / max over the rounds of one boot; a ratio is
 bufq's median over the alternative's, with the least and greatest ratio of
 the rounds (the n-th measurement of each implementation of a figure is
 round n: bench-init and bufq_bench.ko interleave them so). HOST_FILE (from
 bench.sh) holds the host's load around the VM run; the table says how busy
-the host was and warns when it was too busy. With --update, also rewrite
+the host was and warns when it was too busy. ICOUNT_LOG (bench.sh's
+second boot, under QEMU -icount) adds the one-thread figures as guest
+instructions per cycle. With --update, also rewrite
 the table in docs/benchmarks.md (between its BEGIN/END markers) and draw
 docs/benchmarks.png with gnuplot.
 """
@@ -31,6 +33,10 @@ def parse(path):
         if len(w) >= 5 and w[0] == "kbench":
             figs[(w[1], w[2])].append(float(w[3]))
             units[w[1]] = w[4]
+        elif len(w) >= 5 and w[0] == "ibench":
+            # -icount shift=0: a guest ns is a guest instruction.
+            figs[("i" + w[1], w[2])].append(float(w[3]) / 1000)
+            units["i" + w[1]] = "instructions/cycle"
         elif len(w) == 4 and w[0] == "uopen":
             figs[("open", w[1])].append(float(w[2]))
             units["open"] = w[3]
@@ -252,6 +258,19 @@ def table(figs, units, nruns, host=([], [])):
                   "|---|---:|---:|---:|---:|---:|",
                   f"| min / **median** / max | {mmm(out)} | {mmm(off)} | {mmm(on)} | "
                   f"{mf / mo:.3f} | {fmt(mn - mf)} |"]
+    ins = [(t, alt) for t in KTESTS for alt in KALTS
+           if ("i" + t, "bufq") in figs and ("i" + t, alt) in figs]
+    if ins:
+        lines += ["", "Guest instructions per cycle, counted in a second boot under "
+                  "`-icount shift=0` (the same whatever the host does; "
+                  "min / max of its rounds):", "",
+                  "| figure | bufq | alternative | alternative's | bufq ÷ alt |",
+                  "|---|---:|---|---:|---:|"]
+        for t, alt in ins:
+            b, a = figs[("i" + t, "bufq")], figs[("i" + t, alt)]
+            lines.append(f"| kernel {t} | {min(b):,.1f} / {max(b):,.1f} | {alt} | "
+                         f"{min(a):,.1f} / {max(a):,.1f} | "
+                         f"{statistics.median(b) / statistics.median(a):.2f} |")
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     for name, got, ok in targets(figs):
         lines.append(f"| {name} | {got} | {'yes' if ok else '**no**'} |")
@@ -293,7 +312,16 @@ def main():
         i = args.index("--host")
         host = host_load(args[i + 1])
         del args[i:i + 2]
+    icount = None
+    if "--icount" in args:
+        i = args.index("--icount")
+        icount = args[i + 1]
+        del args[i:i + 2]
     figs, units = parse(args[0])
+    if icount:
+        ifigs, iunits = parse(icount)
+        figs.update((k, v) for k, v in ifigs.items() if k[0].startswith("i"))
+        units.update(iunits)
     if not figs:
         sys.exit("report.py: no figures in the log")
     nruns = max(len(v) for v in figs.values())
