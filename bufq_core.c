@@ -620,7 +620,7 @@ static void __bufq_note_use(struct bufq *q)
 static bool __bufq_steal(struct bufq *q, struct bufq_buf **b)
 {
 	struct bufq_pcpu *own = this_cpu_ptr(q->pcpu), *pc;
-	struct bufq_buf *bufs[BUFQ_PC_MAX];
+	struct bufq_buf *bufs[BUFQ_PC_MAX] __uninitialized;
 	unsigned int n, max = 1;
 	int cpu;
 
@@ -668,7 +668,7 @@ static void __bufq_refill(struct bufq *q)
  */
 static unsigned int __bufq_pc_drain(struct bufq *q, struct llist_head *list)
 {
-	struct bufq_buf *bufs[BUFQ_PC_MAX];
+	struct bufq_buf *bufs[BUFQ_PC_MAX] __uninitialized;
 	unsigned int n, i, total = 0;
 	int cpu;
 
@@ -836,7 +836,7 @@ static void bufq_put_free_list(struct bufq *q, struct list_head *list)
 static noinline void bufq_put_free_slow(struct bufq *q, struct bufq_buf **bufs,
 					unsigned int n)
 {
-	struct bufq_buf *half[BUFQ_PC_MAX / 2];
+	struct bufq_buf *half[BUFQ_PC_MAX / 2] __uninitialized;
 	struct bufq_put p = { };
 	unsigned long flags;
 	unsigned int k, i;
@@ -1621,8 +1621,8 @@ static bool bufq_queued_taken(const struct bufq *q)
 }
 
 /*
- * Caller holds work_lock; work_list and the head are empty. Move the
- * first BUFQ_HEAD_MAX of taken to the head, the oldest on top.
+ * Caller holds work_lock; work_list is empty. If the head is empty too,
+ * move the first BUFQ_HEAD_MAX of taken to it, the oldest on top.
  */
 static __always_inline void __bufq_head_fill(struct bufq *q)
 {
@@ -1630,10 +1630,11 @@ static __always_inline void __bufq_head_fill(struct bufq *q)
 	unsigned int m = 0, i;
 	unsigned long w;
 
+	/* Under work_lock only pops change a head: an empty one stays so. */
+	if (!n || bufq_head_count(q))
+		return;
 	for (p = n; p && m < BUFQ_HEAD_MAX; p = p->next)
 		m++;
-	if (!m)
-		return;
 	for (i = m; i--; n = n->next)
 		WRITE_ONCE(q->head_slot[i], llist_entry(n, struct bufq_buf, lnode));
 	q->taken = n;
@@ -1652,7 +1653,8 @@ static __always_inline void __bufq_head_fill(struct bufq *q)
 static __always_inline unsigned int bufq_head_take(struct bufq *q,
 						   void **bufs, unsigned int n)
 {
-	struct bufq_buf *got[BUFQ_HEAD_MAX];
+	/* Not zeroed on every call (INIT_STACK_ALL_ZERO): written first. */
+	struct bufq_buf *got[BUFQ_HEAD_MAX] __uninitialized;
 	unsigned int k, i;
 
 	k = bufq_mag_pop(&q->head_word, q->head_slot, got,
@@ -1668,7 +1670,7 @@ static __always_inline unsigned int bufq_head_take(struct bufq *q,
 /* Caller holds work_lock. Put the head, in order, at the tail of work_list. */
 static void __bufq_head_list(struct bufq *q)
 {
-	struct bufq_buf *got[BUFQ_HEAD_MAX];
+	struct bufq_buf *got[BUFQ_HEAD_MAX] __uninitialized;
 	unsigned int k, i;
 
 	k = bufq_mag_pop(&q->head_word, q->head_slot, got, BUFQ_HEAD_MAX, 0);
@@ -1708,18 +1710,21 @@ static void __bufq_settle(struct bufq *q)
 
 /*
  * Caller holds work_lock and found work_list empty. Take the oldest
- * queued buffer, HELD by the caller now: the head's top (a racing
- * dequeue may have filled it), else the head of taken, or of pend, whose
- * rest becomes taken; then fill the head from taken. Return: the buffer,
- * or NULL.
+ * queued buffer, HELD by the caller now: with @head, the head's top (a
+ * racing dequeue may have filled it); else the head of taken, or of pend,
+ * whose rest becomes taken, and with @head, the head gets the first of
+ * that. Without @head, the caller found the head empty under the lock, so
+ * it stays empty. Return: the buffer, or NULL.
  */
-static __always_inline struct bufq_buf *__bufq_take_next(struct bufq *q)
+static __always_inline struct bufq_buf *__bufq_take_next(struct bufq *q,
+							 bool head)
 {
 	struct llist_node *n;
 	unsigned int k = 0;
 	struct bufq_buf *b;
 
-	if (unlikely(bufq_mag_pop(&q->head_word, q->head_slot, &b, 1, 0)))
+	if (head &&
+	    unlikely(bufq_mag_pop(&q->head_word, q->head_slot, &b, 1, 0)))
 		goto held;
 	n = q->taken;
 	if (!n) {
@@ -1730,7 +1735,8 @@ static __always_inline struct bufq_buf *__bufq_take_next(struct bufq *q)
 	q->taken = n->next;
 	WRITE_ONCE(q->nr_queued, q->nr_queued + k - 1);
 	b = llist_entry(n, struct bufq_buf, lnode);
-	__bufq_head_fill(q);
+	if (head)
+		__bufq_head_fill(q);
 held:
 	bufq_set_state(q, b, BUFQ_STATE_HELD);
 	trace_bufq_dequeue(q, b->data);
@@ -1882,7 +1888,7 @@ static __always_inline struct bufq_buf *bufq_take_queued(struct bufq *q)
 		__bufq_unqueue(q, b);
 		trace_bufq_dequeue(q, b->data);
 	} else {
-		b = __bufq_take_next(q);
+		b = __bufq_take_next(q, true);
 	}
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return b;
@@ -2447,7 +2453,7 @@ static noinline unsigned int bufq_fetch_bulk_slow(struct bufq *q, void **bufs,
  */
 unsigned int bufq_fetch_bulk(struct bufq *q, void **bufs, unsigned int n)
 {
-	struct bufq_buf *got[BUFQ_PC_MAX];
+	struct bufq_buf *got[BUFQ_PC_MAX] __uninitialized;
 	unsigned int i, k, done = 0;
 
 	/*
@@ -2547,16 +2553,21 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 		trace_bufq_dequeue(q, b->data);
 		bufs[i] = b->data;
 	}
-	/* work_list is empty, and stays so under the lock: head, taken, pend. */
-	while (i < n) {
-		i += bufq_head_take(q, bufs + i, n - i);
-		if (i == n)
-			break;
-		b = __bufq_take_next(q);
+	/*
+	 * work_list is empty, and stays so under the lock: the head (which
+	 * a racing dequeue may have filled, and which is empty after this
+	 * take unless it gave all we wanted), taken, pend; the head gets
+	 * what is left of taken at the end.
+	 */
+	i += bufq_head_take(q, bufs + i, n - i);
+	for (; i < n; i++) {
+		b = __bufq_take_next(q, false);
 		if (!b)
 			break;
-		bufs[i++] = b->data;
+		bufs[i] = b->data;
 	}
+	if (i == n)
+		__bufq_head_fill(q);
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return i;
 }
@@ -2577,7 +2588,7 @@ EXPORT_SYMBOL_GPL(bufq_dequeue_bulk);
  */
 unsigned int bufq_reuse_bulk(struct bufq *q, void **bufs, unsigned int n)
 {
-	struct bufq_buf *batch[BUFQ_PC_MAX];
+	struct bufq_buf *batch[BUFQ_PC_MAX] __uninitialized;
 	unsigned int i = 0, k;
 	bool refused = false;
 
