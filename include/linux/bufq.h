@@ -248,7 +248,9 @@ struct bufq_stats {
  *
  * Producer and consumer sides live on separate cache lines and take
  * separate locks; no path holds both. In front of the producer side, each
- * CPU has a cache of free buffers that fetch and reuse use without a lock.
+ * CPU has a cache of free buffers that fetch and reuse use without a lock;
+ * at the consumer side's head, up to BUFQ_HEAD_MAX of the oldest queued
+ * buffers wait for dequeues that take no lock.
  */
 struct bufq {
 	/* Read-mostly after init. */
