@@ -1638,8 +1638,8 @@ static __always_inline void __bufq_head_fill(struct bufq *q)
 	for (i = m; i--; n = n->next)
 		WRITE_ONCE(q->head_slot[i], llist_entry(n, struct bufq_buf, lnode));
 	q->taken = n;
-	/* Empty: no pop changes it. Pairs with bufq_mag_pop()'s acquire. */
-	w = READ_ONCE(q->head_word);
+	w = READ_ONCE(q->head_word);	/* empty: no pop changes it */
+	/* Slots, then count: pairs with bufq_mag_pop()'s acquire. */
 	smp_store_release(&q->head_word, w + m + BUFQ_PC_GEN);
 	/* Counted in the head before no longer in nr_queued. */
 	smp_wmb();	/* pairs with the smp_rmb() in bufq_queued_taken() */
