@@ -2529,7 +2529,8 @@ EXPORT_SYMBOL_GPL(bufq_enqueue_bulk);
  * @bufs: filled with the buffers' data areas, in FIFO order
  * @n: how many are wanted
  *
- * As @n calls of bufq_dequeue(), taking the consumer lock once.
+ * As @n calls of bufq_dequeue(): what the head holds with one cmpxchg, the
+ * consumer lock at most once for the rest.
  *
  * Context: any.
  * Return: how many buffers were taken, from 0 to @n.
