@@ -6,8 +6,8 @@
  * dead, high_water, grown) is under free_lock; the consumer side
  * (work_list, taken, nr_queued, filling the head, the timed tree, every
  * struct bufq_timed, arming q->timer) under work_lock. Both are raw,
- * irq-safe spinlocks, so every call but growth works in hard IRQ context on PREEMPT_RT too, and no
- * path holds both. Nested inside them: the swait queue locks (wake-ups of
+ * irq-safe spinlocks, so every call but growth works in hard IRQ context
+ * on PREEMPT_RT too, and no path holds both. Nested inside them: the swait queue locks (wake-ups of
  * *_wait() sleepers) and the timer base lock. Poll waiters are woken
  * after the lock is dropped, from an irq_work when in hard IRQ context,
  * and memory is never freed in hard IRQ context either: see __bufq_defer().
@@ -894,7 +894,10 @@ static __always_inline void bufq_put_free(struct bufq *q, struct bufq_buf **bufs
 		bufq_put_free_slow(q, bufs + k, n - k);
 }
 
-/* bufq_put_free() of one buffer, out of the caller's frame. */
+/*
+ * bufq_put_free() of one buffer. @b's address, which the slow path needs,
+ * is taken here, so that bufq_reuse() carries no stack canary.
+ */
 static noinline void bufq_put_one_slow(struct bufq *q, struct bufq_buf *b)
 {
 	bufq_put_free(q, &b, 1);
@@ -1620,6 +1623,25 @@ static bool bufq_queued_taken(const struct bufq *q)
 	return bufq_head_count(q);
 }
 
+/* Anything for a dequeue? Context: any, no lock. */
+static bool bufq_queued_any(const struct bufq *q)
+{
+	return bufq_queued_taken(q) || bufq_pend_ready(q);
+}
+
+/* Pop the head's top, HELD by the caller now. Context: any, no lock. */
+static __always_inline struct bufq_buf *bufq_head_pop(struct bufq *q)
+{
+	struct bufq_buf *b;
+
+	/* A failed pop may have written @b: it is ours only on success. */
+	if (!bufq_mag_pop(&q->head_word, q->head_slot, &b, 1, 0))
+		return NULL;
+	bufq_set_state(q, b, BUFQ_STATE_HELD);
+	trace_bufq_dequeue(q, b->data);
+	return b;
+}
+
 /*
  * Caller holds work_lock; work_list is empty. If the head is empty too,
  * move the first BUFQ_HEAD_MAX of taken to it, the oldest on top.
@@ -1723,9 +1745,11 @@ static __always_inline struct bufq_buf *__bufq_take_next(struct bufq *q,
 	unsigned int k = 0;
 	struct bufq_buf *b;
 
-	if (head &&
-	    unlikely(bufq_mag_pop(&q->head_word, q->head_slot, &b, 1, 0)))
-		goto held;
+	if (head) {
+		b = bufq_head_pop(q);
+		if (unlikely(b))
+			return b;
+	}
 	n = q->taken;
 	if (!n) {
 		k = __bufq_grab_pend(q, &n);
@@ -1737,7 +1761,6 @@ static __always_inline struct bufq_buf *__bufq_take_next(struct bufq *q,
 	b = llist_entry(n, struct bufq_buf, lnode);
 	if (head)
 		__bufq_head_fill(q);
-held:
 	bufq_set_state(q, b, BUFQ_STATE_HELD);
 	trace_bufq_dequeue(q, b->data);
 	return b;
@@ -1871,17 +1894,11 @@ EXPORT_SYMBOL_GPL(bufq_enqueue_with_timer);
 /* Take the head of the consumer list; held by the caller now. */
 static __always_inline struct bufq_buf *bufq_take_queued(struct bufq *q)
 {
-	struct bufq_buf *b;
+	struct bufq_buf *b = bufq_head_pop(q);
 	unsigned long flags;
 
-	/* A failed pop may have written @b: it is ours only on success. */
-	if (likely(bufq_mag_pop(&q->head_word, q->head_slot, &b, 1, 0))) {
-		bufq_set_state(q, b, BUFQ_STATE_HELD);
-		trace_bufq_dequeue(q, b->data);
+	if (likely(b) || !bufq_queued_any(q))
 		return b;
-	}
-	if (!bufq_queued_taken(q) && !bufq_pend_ready(q))
-		return NULL;
 	raw_spin_lock_irqsave(&q->work_lock, flags);
 	b = list_first_entry_or_null(&q->work_list, struct bufq_buf, node);
 	if (b) {
@@ -1927,7 +1944,7 @@ static bool bufq_dequeueable(struct bufq *q)
 	bool ret;
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	ret = bufq_queued_taken(q) || bufq_pend_ready(q) || READ_ONCE(q->dead);
+	ret = bufq_queued_any(q) || READ_ONCE(q->dead);
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return ret;
 }
@@ -2542,7 +2559,7 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	struct bufq_buf *b;
 
 	i = bufq_head_take(q, bufs, n);
-	if (i == n || (!bufq_queued_taken(q) && !bufq_pend_ready(q)))
+	if (i == n || !bufq_queued_any(q))
 		return i;
 	raw_spin_lock_irqsave(&q->work_lock, flags);
 	for (; i < n; i++) {
@@ -2631,7 +2648,7 @@ void bufq_get_stats(struct bufq *q, struct bufq_stats *st)
 	st->fetch_failed = atomic_long_read(&q->fetch_failed);
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	st->queued = q->nr_queued + bufq_head_count(q) + bufq_pend_count(q);
+	st->queued = bufq_nr_queued(q);
 	st->timed = q->nr_timed;
 	st->expiry_max_ns = q->expiry_max_ns;
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
@@ -2679,7 +2696,7 @@ __poll_t bufq_poll(struct bufq *q, struct file *file, poll_table *pt)
 	raw_spin_unlock_irqrestore(&q->free_lock, flags);
 
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	if (bufq_queued_taken(q) || bufq_pend_ready(q))
+	if (bufq_queued_any(q))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return mask;
