@@ -262,8 +262,8 @@ def table(figs, units, nruns, host=([], [])):
            if ("i" + t, "bufq") in figs and ("i" + t, alt) in figs]
     if ins:
         lines += ["", "Guest instructions per cycle, counted in a second boot under "
-                  "`-icount shift=0` (the same whatever the host does; "
-                  "min / max of its rounds):", "",
+                  "`-icount shift=0` (a count, not a time, nearly the same whatever "
+                  "the host does; min / max of its rounds):", "",
                   "| figure | bufq | alternative | alternative's | bufq ÷ alt |",
                   "|---|---:|---|---:|---:|"]
         for t, alt in ins:
@@ -305,18 +305,20 @@ plot "{data}" using 1:2:xtic(3) with boxes lc rgb "#3060a0", \\
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
 
 
+def take_opt(args, name):
+    """The value of option NAME, taken out of ARGS; None if absent."""
+    if name not in args:
+        return None
+    i = args.index(name)
+    value = args[i + 1]
+    del args[i:i + 2]
+    return value
+
+
 def main():
     args = sys.argv[1:]
-    host = ([], [])
-    if "--host" in args:
-        i = args.index("--host")
-        host = host_load(args[i + 1])
-        del args[i:i + 2]
-    icount = None
-    if "--icount" in args:
-        i = args.index("--icount")
-        icount = args[i + 1]
-        del args[i:i + 2]
+    hostfile, icount = take_opt(args, "--host"), take_opt(args, "--icount")
+    host = host_load(hostfile) if hostfile else ([], [])
     figs, units = parse(args[0])
     if icount:
         ifigs, iunits = parse(icount)
