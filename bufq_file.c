@@ -1092,9 +1092,14 @@ static int bufq_batch_probed(struct bufq_batch_ctx *bc, u32 n, u32 *done)
 static int bufq_batch_fast(struct bufq_ucmd *ucmd, u64 uops, u32 count,
 			   u32 *done)
 {
-	struct bufq_batch_op stack_ops[BUFQ_BATCH_STACK] __aligned(8);
-	void *stack_bufs[BUFQ_BATCH_STACK];
-	unsigned long stack_owners[BUFQ_BATCH_STACK];
+	/*
+	 * Not zeroed on every call (INIT_STACK_ALL_ZERO): a record is read
+	 * from user space before it is used, a buffer and its owner are
+	 * written by the record that takes or hands it in.
+	 */
+	struct bufq_batch_op stack_ops[BUFQ_BATCH_STACK] __aligned(8) __uninitialized;
+	void *stack_bufs[BUFQ_BATCH_STACK] __uninitialized;
+	unsigned long stack_owners[BUFQ_BATCH_STACK] __uninitialized;
 	struct bufq_batch_chunk *chunk = NULL;
 	struct bufq_batch_ctx bc = {
 		.ucmd = ucmd,
@@ -1251,7 +1256,8 @@ static long bufq_fop_ioctl(struct file *file, unsigned int cmd,
 {
 	struct bufq_ucmd ucmd = { .bf = file->private_data, .file = file };
 	const struct bufq_ioctl_op *op;
-	union bufq_ucmd_buffer buf;
+	/* copy_struct_from_user() writes all of the command's op->size. */
+	union bufq_ucmd_buffer buf __uninitialized;
 	unsigned int nr = _IOC_NR(cmd);
 	int ret;
 

@@ -148,6 +148,10 @@ def targets(figs):
     if r:
         t.append(("trace events off: single cycle <= 1.05x compiled out",
                   f"{r.med:.3f}x (rounds {r.lo:.3f}–{r.hi:.3f})", r.med <= 1.05))
+    r = ratio(("isingle", "bufq-trace-off"), ("isingle", "bufq-notrace"))
+    if r:
+        t.append(("trace events off: single cycle <= 1.05x compiled out, counted "
+                  "(guest instructions)", f"{r.med:.3f}x", r.med <= 1.05))
     md = med.get(("metadata", "bufq"))
     if md:
         t.append(("metadata <= 64 B/buffer", f"{md:.0f} B", md <= 64))
@@ -258,6 +262,13 @@ def table(figs, units, nruns, host=([], [])):
                   "|---|---:|---:|---:|---:|---:|",
                   f"| min / **median** / max | {mmm(out)} | {mmm(off)} | {mmm(on)} | "
                   f"{mf / mo:.3f} | {fmt(mn - mf)} |"]
+        ip = [figs.get(("isingle", f"bufq-{k}")) for k in ("notrace", "trace-off")]
+        if all(ip):
+            io, iff = (statistics.median(v) for v in ip)
+            lines.append(f"| counted, guest instructions (min / max) | "
+                         f"{min(ip[0]):,.1f} / {max(ip[0]):,.1f} | "
+                         f"{min(ip[1]):,.1f} / {max(ip[1]):,.1f} | | "
+                         f"{iff / io:.3f} | |")
     ins = [(t, alt) for t in KTESTS for alt in KALTS
            if ("i" + t, "bufq") in figs and ("i" + t, alt) in figs]
     if ins:
