@@ -23,7 +23,8 @@
  *
  * The fast paths take neither lock: fetch and reuse use a per-CPU cache
  * of free buffers in front of the producer stack (see struct bufq_pcpu),
- * an enqueue at the tail pushes on q->pend (see bufq_pend_push()), a
+ * an enqueue at the tail puts the buffer on an empty consumer list's head
+ * or pushes it on q->pend (see bufq_head_push(), bufq_pend_push()), a
  * dequeue pops the consumer list's head (see bufq_head_count()), and
  * hand-ins are validated by the index of data areas (struct bufq_index).
  *
@@ -1033,6 +1034,7 @@ static int bufq_alloc_fields(struct bufq *q, const struct bufq_config *cfg,
 	q->pend_taken = 0;
 	q->taken = NULL;
 	q->head_word = 0;
+	q->head_direct = NULL;
 	q->pcpu = __alloc_percpu_gfp(sizeof(struct bufq_pcpu) +
 				     q->pcpu_max * sizeof(struct bufq_buf *),
 				     __alignof__(struct bufq_pcpu), gfp);
@@ -1602,12 +1604,110 @@ static __always_inline unsigned int __bufq_grab_pend(struct bufq *q,
  * work_list lists the head first (__bufq_settle()). So the consumer list
  * is work_list, the head, taken, then pend, and while the head holds
  * buffers, work_list is empty: a pop from it takes the oldest queued.
+ *
+ * An enqueue at the tail that finds the whole consumer list empty puts
+ * its buffer on the head itself (bufq_head_push()), so that the next
+ * dequeue takes it without work_lock: DIRECT in the word says the head's
+ * one buffer is in q->head_direct, which a producer claims with a cmpxchg
+ * before it publishes it (so two producers never write one slot) and its
+ * popper clears after it took it. A work_lock holder CLOSEs the head
+ * before it takes pend or puts buffers on work_list or taken, and opens it
+ * only when they are empty again (__bufq_head_open()): an open head means
+ * that nothing queued is older than what a push puts on it, but pend.
  */
+#define BUFQ_HEAD_DIRECT	BIT(8)	/* its one buffer is in head_direct */
+#define BUFQ_HEAD_CLOSED	BIT(9)	/* no push: work_lock's holder's */
 static_assert(BUFQ_HEAD_MAX <= BUFQ_PC_COUNT);
+static_assert(BUFQ_HEAD_CLOSED < BUFQ_PC_GEN);
 
 static unsigned int bufq_head_count(const struct bufq *q)
 {
 	return READ_ONCE(q->head_word) & BUFQ_PC_COUNT;
+}
+
+/*
+ * Put @b, QUEUED, on the head if the consumer list is empty: nothing on
+ * work_list, taken, the head or pend, and no work_lock holder between
+ * taking pend and listing what it took (it closed the head). Context:
+ * any. Return: false, and nothing changed, if the caller must push on
+ * pend instead.
+ */
+static __always_inline bool bufq_head_push(struct bufq *q, struct bufq_buf *b)
+{
+	struct bufq_buf *none = NULL;
+	/* Pairs with the release in __bufq_head_open(): pend after it. */
+	unsigned long w = smp_load_acquire(&q->head_word);
+
+	if ((w & (BUFQ_PC_COUNT | BUFQ_HEAD_CLOSED)) || READ_ONCE(q->pend))
+		return false;	/* older buffers queued, or a dead queue */
+	/* Another producer's, or its popper has not let it go yet. */
+	if (!try_cmpxchg(&q->head_direct, &none, b))
+		return false;
+	/* Full barrier: pairs with the acquire in bufq_head_pop_n(). */
+	if (likely(try_cmpxchg(&q->head_word, &w,
+			       w + 1 + BUFQ_HEAD_DIRECT + BUFQ_PC_GEN)))
+		return true;
+	WRITE_ONCE(q->head_direct, NULL);	/* never published: ours */
+	return false;
+}
+
+/*
+ * Pop up to @n of the head, the oldest first, into @bufs. Context: any.
+ * Return: how many; a pop that returns 0 may still have written @bufs.
+ */
+static __always_inline unsigned int bufq_head_pop_n(struct bufq *q,
+						    struct bufq_buf **bufs,
+						    unsigned int n)
+{
+	unsigned int k;
+	unsigned long w;
+
+	k = bufq_mag_pop(&q->head_word, q->head_slot, bufs, n,
+			 BUFQ_HEAD_DIRECT);
+	if (k)
+		return k;
+	for (;;) {
+		/* Pairs with bufq_head_push()'s cmpxchg: the slot, then it. */
+		w = smp_load_acquire(&q->head_word);
+		if (!(w & BUFQ_HEAD_DIRECT))
+			return 0;
+		bufs[0] = READ_ONCE(q->head_direct);
+		if (try_cmpxchg(&q->head_word, &w,
+				w - 1 - BUFQ_HEAD_DIRECT + BUFQ_PC_GEN))
+			break;
+	}
+	/* Ours now: the next producer may claim the slot. */
+	smp_store_release(&q->head_direct, NULL);
+	return 1;
+}
+
+/* Caller holds work_lock: no push on the head until __bufq_head_open(). */
+static void __bufq_head_close(struct bufq *q)
+{
+	unsigned long w = READ_ONCE(q->head_word);
+
+	/* Full barrier: pairs with the acquire in bufq_head_push(). */
+	while (!(w & BUFQ_HEAD_CLOSED) &&
+	       !try_cmpxchg(&q->head_word, &w,
+			    (w | BUFQ_HEAD_CLOSED) + BUFQ_PC_GEN))
+		;
+}
+
+/*
+ * Caller holds work_lock, as it drops it: reopen the head for pushes if
+ * work_list and taken are empty (the head itself may still hold some).
+ */
+static void __bufq_head_open(struct bufq *q)
+{
+	unsigned long w = READ_ONCE(q->head_word);
+
+	if (!list_empty(&q->work_list) || q->taken || READ_ONCE(q->dead))
+		return;
+	/* Release: pairs with the acquire in bufq_head_push(). */
+	while ((w & BUFQ_HEAD_CLOSED) &&
+	       !try_cmpxchg_release(&q->head_word, &w,
+				    (w & ~BUFQ_HEAD_CLOSED) + BUFQ_PC_GEN))
+		;
 }
 
 /*
@@ -1635,7 +1735,7 @@ static __always_inline struct bufq_buf *bufq_head_pop(struct bufq *q)
 	struct bufq_buf *b;
 
 	/* A failed pop may have written @b: it is ours only on success. */
-	if (!bufq_mag_pop(&q->head_word, q->head_slot, &b, 1, 0))
+	if (!bufq_head_pop_n(q, &b, 1))
 		return NULL;
 	bufq_set_state(q, b, BUFQ_STATE_HELD);
 	trace_bufq_dequeue(q, b->data);
@@ -1643,8 +1743,9 @@ static __always_inline struct bufq_buf *bufq_head_pop(struct bufq *q)
 }
 
 /*
- * Caller holds work_lock; work_list is empty. If the head is empty too,
- * move the first BUFQ_HEAD_MAX of taken to it, the oldest on top.
+ * Caller holds work_lock and closed the head; work_list is empty. If the
+ * head is empty too, move the first BUFQ_HEAD_MAX of taken to it, the
+ * oldest on top.
  */
 static __always_inline void __bufq_head_fill(struct bufq *q)
 {
@@ -1652,7 +1753,7 @@ static __always_inline void __bufq_head_fill(struct bufq *q)
 	unsigned int m = 0, i;
 	unsigned long w;
 
-	/* Under work_lock only pops change a head: an empty one stays so. */
+	/* Closed, only pops change a head: an empty one stays so. */
 	if (!n || bufq_head_count(q))
 		return;
 	for (p = n; p && m < BUFQ_HEAD_MAX; p = p->next)
@@ -1679,8 +1780,7 @@ static __always_inline unsigned int bufq_head_take(struct bufq *q,
 	struct bufq_buf *got[BUFQ_HEAD_MAX] __uninitialized;
 	unsigned int k, i;
 
-	k = bufq_mag_pop(&q->head_word, q->head_slot, got,
-			 min_t(unsigned int, n, BUFQ_HEAD_MAX), 0);
+	k = bufq_head_pop_n(q, got, min_t(unsigned int, n, BUFQ_HEAD_MAX));
 	for (i = 0; i < k; i++) {
 		bufq_set_state(q, got[i], BUFQ_STATE_HELD);
 		trace_bufq_dequeue(q, got[i]->data);
@@ -1689,13 +1789,16 @@ static __always_inline unsigned int bufq_head_take(struct bufq *q,
 	return k;
 }
 
-/* Caller holds work_lock. Put the head, in order, at the tail of work_list. */
+/*
+ * Caller holds work_lock and closed the head. Put the head, in order, at
+ * the tail of work_list.
+ */
 static void __bufq_head_list(struct bufq *q)
 {
 	struct bufq_buf *got[BUFQ_HEAD_MAX] __uninitialized;
 	unsigned int k, i;
 
-	k = bufq_mag_pop(&q->head_word, q->head_slot, got, BUFQ_HEAD_MAX, 0);
+	k = bufq_head_pop_n(q, got, BUFQ_HEAD_MAX);
 	for (i = 0; i < k; i++)
 		list_add_tail(&got[i]->node, &q->work_list);
 	WRITE_ONCE(q->nr_queued, q->nr_queued + k);
@@ -1722,6 +1825,7 @@ static void __bufq_settle(struct bufq *q)
 	struct llist_node *chain;
 	unsigned int k;
 
+	__bufq_head_close(q);	/* work_list is no longer empty after this */
 	__bufq_head_list(q);
 	__bufq_list_chain(q, q->taken);
 	q->taken = NULL;
@@ -1733,10 +1837,10 @@ static void __bufq_settle(struct bufq *q)
 /*
  * Caller holds work_lock and found work_list empty. Take the oldest
  * queued buffer, HELD by the caller now: with @head, the head's top (a
- * racing dequeue may have filled it); else the head of taken, or of pend,
- * whose rest becomes taken, and with @head, the head gets the first of
- * that. Without @head, the caller found the head empty under the lock, so
- * it stays empty. Return: the buffer, or NULL.
+ * racing dequeue may have filled it, an enqueue pushed on it); else the
+ * head of taken, or of pend, whose rest becomes taken, and with @head, the
+ * head gets the first of that. Without @head, the caller closed the head
+ * and found it empty, so it stays empty. Return: the buffer, or NULL.
  */
 static __always_inline struct bufq_buf *__bufq_take_next(struct bufq *q,
 							 bool head)
@@ -1746,6 +1850,7 @@ static __always_inline struct bufq_buf *__bufq_take_next(struct bufq *q,
 	struct bufq_buf *b;
 
 	if (head) {
+		__bufq_head_close(q);	/* before we take pend */
 		b = bufq_head_pop(q);
 		if (unlikely(b))
 			return b;
@@ -1789,7 +1894,8 @@ static __always_inline void bufq_wake_pend(struct bufq *q, unsigned int n)
 /* An enqueue at the tail without a timer: @b is QUEUED already. */
 static __always_inline int bufq_insert_tail(struct bufq *q, struct bufq_buf *b)
 {
-	if (unlikely(!bufq_pend_push(q, &b->lnode, &b->lnode, 1))) {
+	if (!bufq_head_push(q, b) &&
+	    unlikely(!bufq_pend_push(q, &b->lnode, &b->lnode, 1))) {
 		bufq_set_state(q, b, BUFQ_STATE_HELD);	/* still the caller's */
 		return -ESHUTDOWN;
 	}
@@ -1907,6 +2013,7 @@ static __always_inline struct bufq_buf *bufq_take_queued(struct bufq *q)
 	} else {
 		b = __bufq_take_next(q, true);
 	}
+	__bufq_head_open(q);
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return b;
 }
@@ -2562,6 +2669,7 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	if (i == n || !bufq_queued_any(q))
 		return i;
 	raw_spin_lock_irqsave(&q->work_lock, flags);
+	__bufq_head_close(q);	/* before we take pend */
 	for (; i < n; i++) {
 		b = list_first_entry_or_null(&q->work_list, struct bufq_buf,
 					     node);
@@ -2586,6 +2694,7 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	}
 	if (i == n)
 		__bufq_head_fill(q);
+	__bufq_head_open(q);
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return i;
 }

@@ -22,6 +22,7 @@
 #include <linux/completion.h>
 #include <linux/cpumask.h>
 #include <linux/delay.h>
+#include <linux/hrtimer.h>
 #include <linux/irq_work.h>
 #include <linux/jiffies.h>
 #include <linux/kmsg_dump.h>
@@ -3345,6 +3346,256 @@ static void bufq_test_head(struct kunit *test)
 	bufq_test_expect_counts(test, q, n, n, 0, 0);
 }
 
+/*
+ * An enqueue on an empty consumer list puts its buffer on the head, where
+ * a dequeue takes it without work_lock: it stays one FIFO with what comes
+ * after it, at the head, in bulk, for enumerate, flush and destroy, and
+ * the counts include it.
+ */
+static void bufq_test_head_push(struct kunit *test)
+{
+	struct bufq_test_seen seen = {};
+	void *bufs[4], *out[4], *buf;
+	struct bufq_config cfg;
+	struct bufq *q;
+	int i;
+
+	bufq_test_config(&cfg, ARRAY_SIZE(bufs));
+	q = bufq_test_create(test, &cfg);
+	for (i = 0; i < ARRAY_SIZE(bufs); i++)
+		bufs[i] = bufq_test_fetch(test, q);
+
+	/* 0 on the head, 1 pushed behind it. */
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[0]), 0);
+	bufq_test_expect_counts(test, q, 4, 0, 1, 3);
+	KUNIT_EXPECT_EQ(test, bufq_count(q), 1);
+	KUNIT_EXPECT_TRUE(test, bufq_poll(q, NULL, NULL) & EPOLLIN);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[1]), 0);
+	bufq_test_expect_counts(test, q, 4, 0, 2, 2);
+	bufq_test_head_expect(test, q, bufs, 0, 0);
+
+	/* The head is empty, pend is not: 2 goes behind 1. */
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[2]), 0);
+	bufq_test_head_expect(test, q, bufs, 1, 2);
+	KUNIT_EXPECT_EQ(test, bufq_dequeue(q, &buf, NULL), -ENODATA);
+
+	/* At the head goes before the one on the head, the tail after it. */
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[0]), 0);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue_at_head(q, bufs[2]), 0);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[1]), 0);
+	bufq_enumerate(q, bufq_test_seen_fn, &seen, NULL, NULL);
+	KUNIT_ASSERT_EQ(test, seen.n, 3);
+	KUNIT_EXPECT_PTR_EQ(test, seen.bufs[0], bufs[2]);
+	KUNIT_EXPECT_PTR_EQ(test, seen.bufs[1], bufs[0]);
+	KUNIT_EXPECT_PTR_EQ(test, seen.bufs[2], bufs[1]);
+	bufq_test_head_expect(test, q, bufs, 2, 2);
+	bufq_test_head_expect(test, q, bufs, 0, 1);
+
+	/* Emptied again: one bulk dequeue takes the head's, then pend's. */
+	for (i = 0; i < 3; i++)
+		KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[i]), 0);
+	KUNIT_ASSERT_EQ(test, bufq_dequeue_bulk(q, out, ARRAY_SIZE(out)), 3);
+	for (i = 0; i < 3; i++)
+		KUNIT_EXPECT_PTR_EQ(test, out[i], bufs[i]);
+
+	/* Flushed from the head: reused, counted free. */
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[3]), 0);
+	bufq_flush(q);
+	bufq_test_expect_counts(test, q, 4, 1, 0, 3);
+	KUNIT_EXPECT_EQ(test, bufq_dequeue(q, &buf, NULL), -ENODATA);
+
+	/* Destroyed with one on the head: freed with the queue. */
+	KUNIT_EXPECT_EQ(test, bufq_reuse(q, bufs[1]), 0);
+	KUNIT_EXPECT_EQ(test, bufq_reuse(q, bufs[2]), 0);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[0]), 0);
+	bufq_test_expect_counts(test, q, 4, 3, 1, 0);
+	bufq_test_destroy(test, q);
+}
+
+/*
+ * FIFO under concurrency: one producer numbers what it enqueues; a
+ * consumer on every CPU, and one in hard IRQ context (an hrtimer) that
+ * interrupts them, must each see the numbers rise, and what is left when
+ * they stop comes after all they took. A FIFO gives both: one consumer's
+ * dequeues are ordered, so are the enqueues of what they took.
+ */
+#define BUFQ_TEST_FIFO_MS	1000
+#define BUFQ_TEST_FIFO_IRQ_NS	(20 * NSEC_PER_USEC)
+
+struct bufq_test_fifo {
+	struct bufq *q;
+	struct hrtimer timer;
+	unsigned long deadline;
+	unsigned long irq_next, irq_taken;	/* the hrtimer's */
+	atomic_long_t taken;
+	atomic_t bad;
+	bool stop;
+};
+
+struct bufq_test_fifo_thread {
+	struct bufq_test_fifo *f;
+	struct completion done;
+	unsigned long next;	/* the least number the next take may have */
+	unsigned long n;	/* produced or taken */
+};
+
+/* Take one buffer, check its number against *@next, and reuse it. */
+static bool bufq_test_fifo_take(struct bufq_test_fifo *f, unsigned long *next)
+{
+	unsigned long *seq;
+	void *buf;
+
+	if (bufq_dequeue(f->q, &buf, (void **)&seq))
+		return false;
+	if (*seq < *next)
+		atomic_inc(&f->bad);
+	*next = *seq + 1;
+	if (bufq_reuse(f->q, buf))
+		atomic_inc(&f->bad);
+	atomic_long_inc(&f->taken);
+	return true;
+}
+
+static enum hrtimer_restart bufq_test_fifo_irq(struct hrtimer *timer)
+{
+	struct bufq_test_fifo *f = container_of(timer, struct bufq_test_fifo,
+						timer);
+
+	if (bufq_test_fifo_take(f, &f->irq_next))
+		f->irq_taken++;
+	if (READ_ONCE(f->stop))
+		return HRTIMER_NORESTART;
+	hrtimer_forward_now(timer, ns_to_ktime(BUFQ_TEST_FIFO_IRQ_NS));
+	return HRTIMER_RESTART;
+}
+
+static int bufq_test_fifo_producer(void *arg)
+{
+	struct bufq_test_fifo_thread *t = arg;
+	struct bufq_test_fifo *f = t->f;
+	unsigned long *seq;
+	void *buf;
+
+	while (time_before(jiffies, f->deadline)) {
+		if (!bufq_fetch(f->q, &buf, (void **)&seq)) {
+			*seq = t->n++;
+			if (bufq_enqueue(f->q, buf))
+				atomic_inc(&f->bad);
+		}
+		cond_resched();
+	}
+	complete(&t->done);
+	return 0;
+}
+
+static int bufq_test_fifo_consumer(void *arg)
+{
+	struct bufq_test_fifo_thread *t = arg;
+
+	while (!READ_ONCE(t->f->stop)) {
+		if (bufq_test_fifo_take(t->f, &t->next))
+			t->n++;
+		cond_resched();
+	}
+	complete(&t->done);
+	return 0;
+}
+
+/* Start @t on @cpu running @fn; false if it could not be made. */
+static bool bufq_test_fifo_start(struct bufq_test_fifo_thread *t,
+				 struct bufq_test_fifo *f,
+				 int (*fn)(void *), unsigned int cpu)
+{
+	struct task_struct *task;
+
+	t->f = f;
+	init_completion(&t->done);
+	task = kthread_create(fn, t, "bufq_fifo/%u", cpu);
+	if (IS_ERR(task))
+		return false;
+	kthread_bind(task, cpu);
+	wake_up_process(task);
+	return true;
+}
+
+static void bufq_test_fifo_threads(struct kunit *test)
+{
+	unsigned long wait = msecs_to_jiffies(BUFQ_TEST_FIFO_MS +
+					      BUFQ_TEST_WAIT_MS);
+	unsigned int nr = num_online_cpus(), cpu, i, started;
+	struct bufq_test_fifo_thread *t;
+	unsigned long *seq, next = 0;
+	struct bufq_test_fifo *f;
+	struct bufq_config cfg;
+	bool stuck = false;
+	long left = 0;
+	void *buf;
+
+	/* Not kunit memory: a stuck thread must not lose it. */
+	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	t = kcalloc(nr + 1, sizeof(*t), GFP_KERNEL);
+	if (!f || !t) {
+		kfree(f);
+		kfree(t);
+	}
+	KUNIT_ASSERT_TRUE(test, f && t);
+	bufq_test_config(&cfg, 16);
+	cfg.context_size = sizeof(*seq);
+	f->q = bufq_create(&cfg);
+	if (IS_ERR(f->q)) {
+		kfree(f);
+		kfree(t);
+	}
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, f->q);
+	f->deadline = jiffies + msecs_to_jiffies(BUFQ_TEST_FIFO_MS);
+	hrtimer_init(&f->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	f->timer.function = bufq_test_fifo_irq;
+
+	/* t[0] produces on the first CPU; t[1..nr] consume, one a CPU. */
+	started = bufq_test_fifo_start(&t[0], f, bufq_test_fifo_producer,
+				       cpumask_first(cpu_online_mask));
+	for_each_online_cpu(cpu) {
+		if (!started || started > nr ||
+		    !bufq_test_fifo_start(&t[started], f,
+					  bufq_test_fifo_consumer, cpu))
+			break;
+		started++;
+	}
+	hrtimer_start(&f->timer, ns_to_ktime(BUFQ_TEST_FIFO_IRQ_NS),
+		      HRTIMER_MODE_REL_HARD);
+	if (started && !wait_for_completion_timeout(&t[0].done, wait))
+		stuck = true;
+	WRITE_ONCE(f->stop, true);
+	for (i = 1; i < started; i++)
+		if (!wait_for_completion_timeout(&t[i].done, wait))
+			stuck = true;
+	hrtimer_cancel(&f->timer);
+	if (stuck) {
+		KUNIT_FAIL(test, "a thread is stuck");
+		return;		/* leaves the queue, f and t to it */
+	}
+	KUNIT_ASSERT_EQ(test, started, nr + 1);
+
+	/* What is left comes after anything taken, in order. */
+	for (i = 1; i <= nr; i++)
+		next = max(next, t[i].next);
+	next = max(next, f->irq_next);
+	while (!bufq_dequeue(f->q, &buf, (void **)&seq)) {
+		KUNIT_EXPECT_GE(test, *seq, next);
+		next = *seq + 1;
+		KUNIT_EXPECT_EQ(test, bufq_reuse(f->q, buf), 0);
+		left++;
+	}
+	KUNIT_EXPECT_EQ(test, atomic_read(&f->bad), 0);
+	KUNIT_EXPECT_EQ(test, atomic_long_read(&f->taken) + left, t[0].n);
+	KUNIT_EXPECT_GT(test, t[0].n, 0UL);
+	kunit_info(test, "%lu enqueued, %lu taken in hard IRQ, %ld left",
+		   t[0].n, f->irq_taken, left);
+	bufq_destroy(f->q);
+	kfree(t);
+	kfree(f);
+}
+
 static struct kunit_case bufq_test_cases[] = {
 	KUNIT_CASE(bufq_test_create_destroy),
 	KUNIT_CASE_PARAM(bufq_test_config_check, bufq_test_config_gen_params),
@@ -3353,6 +3604,8 @@ static struct kunit_case bufq_test_cases[] = {
 	KUNIT_CASE(bufq_test_taken_order),
 	KUNIT_CASE(bufq_test_taken_bulk),
 	KUNIT_CASE(bufq_test_head),
+	KUNIT_CASE(bufq_test_head_push),
+	KUNIT_CASE(bufq_test_fifo_threads),
 	KUNIT_CASE(bufq_test_no_lookaside_exhaustion),
 	KUNIT_CASE(bufq_test_lookaside_grow_shrink),
 	KUNIT_CASE(bufq_test_lookaside_cap),

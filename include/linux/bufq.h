@@ -250,7 +250,8 @@ struct bufq_stats {
  * separate locks; no path holds both. In front of the producer side, each
  * CPU has a cache of free buffers that fetch and reuse use without a lock;
  * at the consumer side's head, up to BUFQ_HEAD_MAX of the oldest queued
- * buffers wait for dequeues that take no lock.
+ * buffers (or the one an enqueue put on an empty queue) wait for dequeues
+ * that take no lock.
  */
 struct bufq {
 	/* Read-mostly after init. */
@@ -332,9 +333,11 @@ struct bufq {
 	/*
 	 * The oldest of taken, for dequeues without work_lock: a magazine
 	 * as a per-CPU cache's (count and generation in @head_word), its
-	 * top the oldest. Written by consumers only.
+	 * top the oldest; or, on an empty consumer list, the one buffer an
+	 * enqueue put there, in @head_direct.
 	 */
 	unsigned long head_word ____cacheline_aligned_in_smp;
+	struct bufq_buf *head_direct;
 	struct bufq_buf *head_slot[BUFQ_HEAD_MAX];
 };
 
