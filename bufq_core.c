@@ -1035,6 +1035,7 @@ static int bufq_alloc_fields(struct bufq *q, const struct bufq_config *cfg,
 	q->taken = NULL;
 	q->head_word = 0;
 	q->head_direct = NULL;
+	q->head_cpu = -1;	/* no dequeue yet */
 	q->pcpu = __alloc_percpu_gfp(sizeof(struct bufq_pcpu) +
 				     q->pcpu_max * sizeof(struct bufq_buf *),
 				     __alignof__(struct bufq_pcpu), gfp);
@@ -1614,6 +1615,10 @@ static __always_inline unsigned int __bufq_grab_pend(struct bufq *q,
  * before it takes pend or puts buffers on work_list or taken, and opens it
  * only when they are empty again (__bufq_head_open()): an open head means
  * that nothing queued is older than what a push puts on it, but pend.
+ * A producer pushes on the head only if the last dequeue ran on its CPU
+ * (q->head_cpu): a consumer on another CPU is better served by pend,
+ * which it takes in batches, than by a head that would move one buffer at
+ * a time between the CPUs (measured: docs/benchmarks.md).
  */
 #define BUFQ_HEAD_DIRECT	BIT(8)	/* its one buffer is in head_direct */
 #define BUFQ_HEAD_CLOSED	BIT(9)	/* no push: work_lock's holder's */
@@ -1635,11 +1640,22 @@ static unsigned int bufq_head_count(const struct bufq *q)
 static __always_inline bool bufq_head_push(struct bufq *q, struct bufq_buf *b)
 {
 	struct bufq_buf *none = NULL;
-	/* Pairs with the release in __bufq_head_open(): pend after it. */
-	unsigned long w = smp_load_acquire(&q->head_word);
+	unsigned long w;
 
-	if ((w & (BUFQ_PC_COUNT | BUFQ_HEAD_CLOSED)) || READ_ONCE(q->pend))
+	/* Neither this nor pend is on the line of the head's word. */
+	if (READ_ONCE(q->head_cpu) != raw_smp_processor_id())
+		return false;	/* a consumer elsewhere: pend batches */
+	/*
+	 * Acquire: pairs with the xchg in __bufq_grab_pend(), after which
+	 * its holder's close of the head. What a holder took from pend is
+	 * dequeued, on the head, or on taken with the head closed; the
+	 * cmpxchg below fails if a holder closed the head since.
+	 */
+	if (smp_load_acquire(&q->pend))
 		return false;	/* older buffers queued, or a dead queue */
+	w = READ_ONCE(q->head_word);
+	if (w & (BUFQ_PC_COUNT | BUFQ_HEAD_CLOSED))
+		return false;
 	/* Another producer's, or its popper has not let it go yet. */
 	if (!try_cmpxchg(&q->head_direct, &none, b))
 		return false;
@@ -1686,7 +1702,7 @@ static void __bufq_head_close(struct bufq *q)
 {
 	unsigned long w = READ_ONCE(q->head_word);
 
-	/* Full barrier: pairs with the acquire in bufq_head_push(). */
+	/* Fails bufq_head_push()'s cmpxchg of the word it read before. */
 	while (!(w & BUFQ_HEAD_CLOSED) &&
 	       !try_cmpxchg(&q->head_word, &w,
 			    (w | BUFQ_HEAD_CLOSED) + BUFQ_PC_GEN))
@@ -1703,9 +1719,8 @@ static void __bufq_head_open(struct bufq *q)
 
 	if (!list_empty(&q->work_list) || q->taken || READ_ONCE(q->dead))
 		return;
-	/* Release: pairs with the acquire in bufq_head_push(). */
 	while ((w & BUFQ_HEAD_CLOSED) &&
-	       !try_cmpxchg_release(&q->head_word, &w,
+	       !try_cmpxchg(&q->head_word, &w,
 				    (w & ~BUFQ_HEAD_CLOSED) + BUFQ_PC_GEN))
 		;
 }
@@ -1727,6 +1742,15 @@ static bool bufq_queued_taken(const struct bufq *q)
 static bool bufq_queued_any(const struct bufq *q)
 {
 	return bufq_queued_taken(q) || bufq_pend_ready(q);
+}
+
+/* A dequeue ran on this CPU: where bufq_head_push() pushes. A hint only. */
+static __always_inline void bufq_head_note_cpu(struct bufq *q)
+{
+	int cpu = raw_smp_processor_id();
+
+	if (READ_ONCE(q->head_cpu) != cpu)
+		WRITE_ONCE(q->head_cpu, cpu);
 }
 
 /* Pop the head's top, HELD by the caller now. Context: any, no lock. */
@@ -2003,6 +2027,7 @@ static __always_inline struct bufq_buf *bufq_take_queued(struct bufq *q)
 	struct bufq_buf *b = bufq_head_pop(q);
 	unsigned long flags;
 
+	bufq_head_note_cpu(q);
 	if (likely(b) || !bufq_queued_any(q))
 		return b;
 	raw_spin_lock_irqsave(&q->work_lock, flags);
@@ -2665,6 +2690,7 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	unsigned long flags;
 	struct bufq_buf *b;
 
+	bufq_head_note_cpu(q);
 	i = bufq_head_take(q, bufs, n);
 	if (i == n || !bufq_queued_any(q))
 		return i;

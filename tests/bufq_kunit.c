@@ -3364,6 +3364,8 @@ static void bufq_test_head_push(struct kunit *test)
 	q = bufq_test_create(test, &cfg);
 	for (i = 0; i < ARRAY_SIZE(bufs); i++)
 		bufs[i] = bufq_test_fetch(test, q);
+	/* A dequeue here first: an enqueue on its CPU uses the head. */
+	KUNIT_EXPECT_EQ(test, bufq_dequeue(q, &buf, NULL), -ENODATA);
 
 	/* 0 on the head, 1 pushed behind it. */
 	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[0]), 0);
