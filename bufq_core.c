@@ -249,6 +249,15 @@ static __always_inline struct bufq_buf *bufq_find(struct bufq *q, void *buf)
 	return ours ? bufq_buf_of(q, buf) : NULL;
 }
 
+/* bufq_find() in @ix, q->index; the caller is in an RCU-sched section. */
+static __always_inline struct bufq_buf *__bufq_find(struct bufq *q,
+						    const struct bufq_index *ix,
+						    void *buf)
+{
+	return bufq_index_has(ix, (unsigned long)buf) ? bufq_buf_of(q, buf) :
+							NULL;
+}
+
 /* Why bufq_claim() refused @buf (@b: its header, if it is ours): a WARN. */
 static noinline void bufq_refuse(struct bufq *q, void *buf, struct bufq_buf *b)
 {
@@ -272,13 +281,13 @@ static noinline void bufq_refuse(struct bufq *q, void *buf, struct bufq_buf *b)
  * Take a client-held buffer from the client, moving it to @to. Refuses,
  * with one WARN and nothing changed, a pointer that is not a data area of
  * this queue, a buffer not held, or one whose sentinels were overwritten.
- * No lock: the caller owns @buf.
+ * No lock: the caller owns @buf. @b is bufq_find()'s answer for @buf.
  */
-static __always_inline struct bufq_buf *bufq_claim(struct bufq *q, void *buf,
-						   enum bufq_state to)
+static __always_inline struct bufq_buf *bufq_claim_found(struct bufq *q,
+							 void *buf,
+							 struct bufq_buf *b,
+							 enum bufq_state to)
 {
-	struct bufq_buf *b = bufq_find(q, buf);
-
 	if (likely(b && READ_ONCE(b->magic) == bufq_magic(q, b, BUFQ_STATE_HELD) &&
 		   bufq_sentinels_ok(q, b))) {
 		WRITE_ONCE(b->magic, bufq_magic(q, b, to));
@@ -286,6 +295,37 @@ static __always_inline struct bufq_buf *bufq_claim(struct bufq *q, void *buf,
 	}
 	bufq_refuse(q, buf, b);
 	return NULL;
+}
+
+static __always_inline struct bufq_buf *bufq_claim(struct bufq *q, void *buf,
+						   enum bufq_state to)
+{
+	return bufq_claim_found(q, buf, bufq_find(q, buf), to);
+}
+
+/*
+ * bufq_claim() of up to @n (at most BUFQ_PC_MAX: a bounded section) of
+ * @bufs into @got, in one read section of the index. Return: how many,
+ * from the first; the one after them, if any, was refused.
+ */
+static __always_inline unsigned int bufq_claim_n(struct bufq *q, void **bufs,
+						 struct bufq_buf **got,
+						 unsigned int n,
+						 enum bufq_state to)
+{
+	const struct bufq_index *ix;
+	unsigned int i;
+
+	rcu_read_lock_sched();
+	ix = rcu_dereference_sched(q->index);
+	for (i = 0; i < n; i++) {
+		got[i] = bufq_claim_found(q, bufs[i], __bufq_find(q, ix, bufs[i]),
+					  to);
+		if (!got[i])
+			break;
+	}
+	rcu_read_unlock_sched();
+	return i;
 }
 
 static void bufq_set_state(struct bufq *q, struct bufq_buf *b,
@@ -2642,17 +2682,21 @@ EXPORT_SYMBOL_GPL(bufq_fetch_bulk);
  */
 unsigned int bufq_enqueue_bulk(struct bufq *q, void **bufs, unsigned int n)
 {
+	struct bufq_buf *got[BUFQ_PC_MAX] __uninitialized;
 	struct llist_node *first = NULL, *last = NULL;
-	struct bufq_buf *b;
-	unsigned int i;
+	unsigned int i = 0, k, j, want;
 
-	for (i = 0; i < n; i++) {	/* chained newest first */
-		b = bufq_claim(q, bufs[i], BUFQ_STATE_QUEUED);
-		if (!b)
-			break;
-		b->lnode.next = first;
-		first = &b->lnode;
-		last = last ?: first;
+	while (i < n) {			/* chained newest first */
+		want = min(n - i, BUFQ_PC_MAX);
+		k = bufq_claim_n(q, bufs + i, got, want, BUFQ_STATE_QUEUED);
+		for (j = 0; j < k; j++) {
+			got[j]->lnode.next = first;
+			first = &got[j]->lnode;
+			last = last ?: first;
+		}
+		i += k;
+		if (k < want)
+			break;		/* refused */
 	}
 	n = i;
 	if (!n)
@@ -2735,6 +2779,8 @@ EXPORT_SYMBOL_GPL(bufq_dequeue_bulk);
  * As @n calls of bufq_reuse(): one cmpxchg for what this CPU's cache has
  * room for, the producer lock once for the rest (up to 32 at a time).
  * Stops at the first buffer bufq_reuse() would refuse (with its warning).
+ * reuse_cleanup runs on each buffer after up to 32 of them, it among
+ * them, were taken from the caller.
  *
  * Context: any.
  * Return: how many buffers were handed back, from 0 to @n.
@@ -2742,20 +2788,18 @@ EXPORT_SYMBOL_GPL(bufq_dequeue_bulk);
 unsigned int bufq_reuse_bulk(struct bufq *q, void **bufs, unsigned int n)
 {
 	struct bufq_buf *batch[BUFQ_PC_MAX] __uninitialized;
-	unsigned int i = 0, k;
+	unsigned int i = 0, k, j, want;
 	bool refused = false;
 
 	while (i < n && !refused) {
-		for (k = 0; k < ARRAY_SIZE(batch) && i < n; k++, i++) {
-			batch[k] = bufq_claim(q, bufs[i], BUFQ_STATE_FREE);
-			if (!batch[k]) {
-				refused = true;
-				break;
-			}
-			bufq_cleanup(q, batch[k]);
-		}
+		want = min_t(unsigned int, n - i, ARRAY_SIZE(batch));
+		k = bufq_claim_n(q, bufs + i, batch, want, BUFQ_STATE_FREE);
+		refused = k < want;
+		for (j = 0; j < k; j++)
+			bufq_cleanup(q, batch[j]);
 		if (k)
 			bufq_put_free(q, batch, k);
+		i += k;
 	}
 	return i;
 }

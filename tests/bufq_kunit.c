@@ -1601,6 +1601,44 @@ static void bufq_test_bulk_stops_at_invalid(struct kunit *test)
 	bufq_test_expect_counts(test, q, 4, 4, 0, 0);
 }
 
+/* Bulk hand-ins go in batches of 32: a refusal in the second one stops there. */
+static void bufq_test_bulk_refuse_late(struct kunit *test)
+{
+	const unsigned int n = 40, bad = 35;
+	struct bufq_test_warn *w;
+	struct bufq_config cfg;
+	void **bufs, **out;
+	struct bufq *q;
+
+	bufs = kunit_kcalloc(test, n, sizeof(*bufs), GFP_KERNEL);
+	out = kunit_kcalloc(test, n, sizeof(*out), GFP_KERNEL);
+	KUNIT_ASSERT_TRUE(test, bufs && out);
+	w = bufq_test_warn_alloc(test);
+	bufq_test_config(&cfg, n);
+	q = bufq_test_create(test, &cfg);
+	KUNIT_ASSERT_EQ(test, bufq_fetch_bulk(q, bufs, n - 1), n - 1);
+	bufs[n - 1] = bufs[bad];
+	bufs[bad] = bufs[3];	/* queued by then */
+
+	bufq_test_warn_begin(w, true);
+	KUNIT_EXPECT_EQ(test, bufq_enqueue_bulk(q, bufs, n), bad);
+	KUNIT_EXPECT_EQ(test, bufq_test_warn_end(w), 1);
+	bufq_test_expect_counts(test, q, n, 1, bad, n - 1 - bad);
+	KUNIT_ASSERT_EQ(test, bufq_dequeue_bulk(q, out, n), bad);
+	KUNIT_EXPECT_PTR_EQ(test, out[bad - 1], bufs[bad - 1]);
+
+	/* The same in reuse: out[bad] is free by then. */
+	out[bad] = out[3];
+	bufq_test_warn_begin(w, true);
+	KUNIT_EXPECT_EQ(test, bufq_reuse_bulk(q, out, bad + 1), bad);
+	KUNIT_EXPECT_EQ(test, bufq_test_warn_end(w), 1);
+	bufq_test_expect_counts(test, q, n, bad + 1, 0, n - 1 - bad);
+	KUNIT_EXPECT_EQ(test, bufq_reuse_bulk(q, bufs + bad + 1,
+					      n - 1 - bad - 1), n - 2 - bad);
+	KUNIT_EXPECT_EQ(test, bufq_reuse(q, bufs[n - 1]), 0);
+	bufq_test_expect_counts(test, q, n, n, 0, 0);
+}
+
 /* Bulk fetch grows a lookaside queue up to its cap. */
 static void bufq_test_bulk_fetch_grows(struct kunit *test)
 {
@@ -3632,6 +3670,7 @@ static struct kunit_case bufq_test_cases[] = {
 	KUNIT_CASE(bufq_test_desc),
 	KUNIT_CASE(bufq_test_bulk),
 	KUNIT_CASE(bufq_test_bulk_stops_at_invalid),
+	KUNIT_CASE(bufq_test_bulk_refuse_late),
 	KUNIT_CASE(bufq_test_bulk_fetch_grows),
 	KUNIT_CASE(bufq_test_poll),
 	KUNIT_CASE_PARAM(bufq_test_misuse, bufq_test_misuse_gen_params),
