@@ -50,6 +50,22 @@ static inline void vm_flags_mod(struct vm_area_struct *vma, vm_flags_t set,
 	from_timer(var, callback_timer, timer_fieldname)
 #endif
 
+/*
+ * 6.13: hrtimer_setup() initializes a timer and sets its callback; 6.15
+ * removed hrtimer_init().
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+#include <linux/hrtimer.h>
+
+static inline void hrtimer_setup(struct hrtimer *timer,
+				 enum hrtimer_restart (*function)(struct hrtimer *),
+				 clockid_t clock_id, enum hrtimer_mode mode)
+{
+	hrtimer_init(timer, clock_id, mode);
+	timer->function = function;
+}
+#endif
+
 /* 6.10: __assign_str() takes the field alone (its source is __string()'s). */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 10, 0)
 #define bufq_assign_str(field, src)	__assign_str(field, src)

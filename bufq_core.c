@@ -314,13 +314,14 @@ static __always_inline unsigned int bufq_claim_n(struct bufq *q, void **bufs,
 						 enum bufq_state to)
 {
 	const struct bufq_index *ix;
+	struct bufq_buf *b;
 	unsigned int i;
 
 	rcu_read_lock_sched();
 	ix = rcu_dereference_sched(q->index);
 	for (i = 0; i < n; i++) {
-		got[i] = bufq_claim_found(q, bufs[i], __bufq_find(q, ix, bufs[i]),
-					  to);
+		b = __bufq_find(q, ix, bufs[i]);
+		got[i] = bufq_claim_found(q, bufs[i], b, to);
 		if (!got[i])
 			break;
 	}
@@ -1640,8 +1641,8 @@ static __always_inline unsigned int __bufq_grab_pend(struct bufq *q,
  * The consumer list's head (q->head_word, q->head_slot): up to
  * BUFQ_HEAD_MAX of the oldest taken buffers, which a dequeue pops with one
  * cmpxchg and no lock (bufq_mag_pop(): the generation in the word makes a
- * pop that raced a refill fail). Only a holder of work_lock fills it, and
- * only while work_list and the head are empty; whatever puts buffers on
+ * pop that raced a refill fail). Only a holder of work_lock fills it from
+ * taken, and only while work_list and the head are empty; whatever puts buffers on
  * work_list lists the head first (__bufq_settle()). So the consumer list
  * is work_list, the head, taken, then pend, and while the head holds
  * buffers, work_list is empty: a pop from it takes the oldest queued.
@@ -1655,15 +1656,25 @@ static __always_inline unsigned int __bufq_grab_pend(struct bufq *q,
  * before it takes pend or puts buffers on work_list or taken, and opens it
  * only when they are empty again (__bufq_head_open()): an open head means
  * that nothing queued is older than what a push puts on it, but pend.
- * A producer pushes on the head only if the last dequeue ran on its CPU
+ * A producer pushes on the head only if the consumer last ran on its CPU
  * (q->head_cpu): a consumer on another CPU is better served by pend,
  * which it takes in batches, than by a head that would move one buffer at
- * a time between the CPUs (measured: docs/benchmarks.md).
+ * a time between the CPUs (measured: docs/benchmarks.md). The hint is
+ * written only by a dequeue that takes work_lock or pops a pushed buffer,
+ * and only when it changes, never by one that finds nothing: consumers
+ * polling an empty queue on several CPUs do not dirty its line.
+ *
+ * The word's flags share bits 8 and 9 with a per-CPU cache's NOPOP and
+ * NOPUSH: the head has neither, a cache neither of these. On 32-bit, the
+ * generation has 22 bits: a push or pop preempted between its read of
+ * the word and its cmpxchg for 4M changes of it could succeed on a stale
+ * read, as a per-CPU cache's pop could; 64-bit leaves 54.
  */
 #define BUFQ_HEAD_DIRECT	BIT(8)	/* its one buffer is in head_direct */
 #define BUFQ_HEAD_CLOSED	BIT(9)	/* no push: work_lock's holder's */
 static_assert(BUFQ_HEAD_MAX <= BUFQ_PC_COUNT);
 static_assert(BUFQ_HEAD_CLOSED < BUFQ_PC_GEN);
+static_assert(!((BUFQ_HEAD_DIRECT | BUFQ_HEAD_CLOSED) & BUFQ_PC_COUNT));
 
 static unsigned int bufq_head_count(const struct bufq *q)
 {
@@ -1686,12 +1697,12 @@ static __always_inline bool bufq_head_push(struct bufq *q, struct bufq_buf *b)
 	if (READ_ONCE(q->head_cpu) != raw_smp_processor_id())
 		return false;	/* a consumer elsewhere: pend batches */
 	/*
-	 * Acquire: pairs with the xchg in __bufq_grab_pend(), after which
-	 * its holder's close of the head. What a holder took from pend is
-	 * dequeued, on the head, or on taken with the head closed; the
-	 * cmpxchg below fails if a holder closed the head since.
+	 * Order is not needed here: a holder closes the head (a cmpxchg
+	 * that bumps the generation) before it takes pend, so whatever
+	 * this read sees, the cmpxchg of the word below fails if a holder
+	 * took pend, or put buffers on work_list or taken, since @w.
 	 */
-	if (smp_load_acquire(&q->pend))
+	if (READ_ONCE(q->pend))
 		return false;	/* older buffers queued, or a dead queue */
 	w = READ_ONCE(q->head_word);
 	if (w & (BUFQ_PC_COUNT | BUFQ_HEAD_CLOSED))
@@ -1705,6 +1716,15 @@ static __always_inline bool bufq_head_push(struct bufq *q, struct bufq_buf *b)
 		return true;
 	WRITE_ONCE(q->head_direct, NULL);	/* never published: ours */
 	return false;
+}
+
+/* The consumer runs on this CPU: where bufq_head_push() pushes. A hint. */
+static __always_inline void bufq_head_note_cpu(struct bufq *q)
+{
+	int cpu = raw_smp_processor_id();
+
+	if (READ_ONCE(q->head_cpu) != cpu)
+		WRITE_ONCE(q->head_cpu, cpu);
 }
 
 /*
@@ -1732,8 +1752,13 @@ static __always_inline unsigned int bufq_head_pop_n(struct bufq *q,
 				w - 1 - BUFQ_HEAD_DIRECT + BUFQ_PC_GEN))
 			break;
 	}
-	/* Ours now: the next producer may claim the slot. */
+	/*
+	 * Ours now: the next producer may claim the slot. Release: our read
+	 * of it comes first; pairs with the claim's cmpxchg in
+	 * bufq_head_push().
+	 */
 	smp_store_release(&q->head_direct, NULL);
+	bufq_head_note_cpu(q);	/* a consumer elsewhere stops the pushes */
 	return 1;
 }
 
@@ -1761,7 +1786,7 @@ static void __bufq_head_open(struct bufq *q)
 		return;
 	while ((w & BUFQ_HEAD_CLOSED) &&
 	       !try_cmpxchg(&q->head_word, &w,
-				    (w & ~BUFQ_HEAD_CLOSED) + BUFQ_PC_GEN))
+			    (w & ~BUFQ_HEAD_CLOSED) + BUFQ_PC_GEN))
 		;
 }
 
@@ -1782,15 +1807,6 @@ static bool bufq_queued_taken(const struct bufq *q)
 static bool bufq_queued_any(const struct bufq *q)
 {
 	return bufq_queued_taken(q) || bufq_pend_ready(q);
-}
-
-/* A dequeue ran on this CPU: where bufq_head_push() pushes. A hint only. */
-static __always_inline void bufq_head_note_cpu(struct bufq *q)
-{
-	int cpu = raw_smp_processor_id();
-
-	if (READ_ONCE(q->head_cpu) != cpu)
-		WRITE_ONCE(q->head_cpu, cpu);
 }
 
 /* Pop the head's top, HELD by the caller now. Context: any, no lock. */
@@ -1889,7 +1905,7 @@ static void __bufq_settle(struct bufq *q)
 	struct llist_node *chain;
 	unsigned int k;
 
-	__bufq_head_close(q);	/* work_list is no longer empty after this */
+	__bufq_head_close(q);	/* until work_list and taken are empty again */
 	__bufq_head_list(q);
 	__bufq_list_chain(q, q->taken);
 	q->taken = NULL;
@@ -1936,10 +1952,11 @@ static __always_inline struct bufq_buf *__bufq_take_next(struct bufq *q,
 }
 
 /*
- * Wake consumers for @n buffers pushed on pend. The push's cmpxchg is a
- * full barrier before the tests: it pairs with the one a sleeper makes
- * between queueing itself and testing pend (set_current_state() in
- * bufq_wait_take()), and with bufq_poll()'s.
+ * Wake consumers for @n buffers pushed on pend or the head. The push's
+ * cmpxchg (of pend, or of the head's word) is a full barrier before the
+ * tests: it pairs with the one a sleeper makes between queueing itself
+ * and testing pend and the head (set_current_state() in bufq_wait_take()),
+ * and with bufq_poll()'s.
  */
 static __always_inline void bufq_wake_pend(struct bufq *q, unsigned int n)
 {
@@ -2067,10 +2084,10 @@ static __always_inline struct bufq_buf *bufq_take_queued(struct bufq *q)
 	struct bufq_buf *b = bufq_head_pop(q);
 	unsigned long flags;
 
-	bufq_head_note_cpu(q);
 	if (likely(b) || !bufq_queued_any(q))
 		return b;
 	raw_spin_lock_irqsave(&q->work_lock, flags);
+	bufq_head_note_cpu(q);
 	b = list_first_entry_or_null(&q->work_list, struct bufq_buf, node);
 	if (b) {
 		__bufq_unqueue(q, b);
@@ -2317,6 +2334,7 @@ void bufq_flush(struct bufq *q)
 		bufq_set_state(q, b, BUFQ_STATE_FREE);	/* refuse hand-ins */
 		list_add_tail(&b->node, &flushed);
 	}
+	__bufq_head_open(q);
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 
 	list_for_each_entry(b, &flushed, node)
@@ -2528,6 +2546,7 @@ void bufq_enumerate(struct bufq *q, bufq_enum_fn fn, void *arg,
 			taken = b;
 		break;
 	}
+	__bufq_head_open(q);
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 
 	if (buf)
@@ -2578,6 +2597,7 @@ static void bufq_timer_fire(struct timer_list *timer)
 	dt = local_clock() - t0;
 	if (dt > q->expiry_max_ns)
 		q->expiry_max_ns = dt;
+	__bufq_head_open(q);
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 
 	list_for_each_entry_safe(b, tmp, &expired, node) {
@@ -2734,11 +2754,11 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	unsigned long flags;
 	struct bufq_buf *b;
 
-	bufq_head_note_cpu(q);
 	i = bufq_head_take(q, bufs, n);
 	if (i == n || !bufq_queued_any(q))
 		return i;
 	raw_spin_lock_irqsave(&q->work_lock, flags);
+	bufq_head_note_cpu(q);
 	__bufq_head_close(q);	/* before we take pend */
 	for (; i < n; i++) {
 		b = list_first_entry_or_null(&q->work_list, struct bufq_buf,
@@ -2751,8 +2771,9 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	}
 	/*
 	 * work_list is empty, and stays so under the lock: the head (which
-	 * a racing dequeue may have filled, and which is empty after this
-	 * take unless it gave all we wanted), taken, pend; the head gets
+	 * a racing dequeue may have filled, or an enqueue pushed one buffer
+	 * on before we closed it, and which is empty after this take unless
+	 * it gave all we wanted), taken, pend; the head gets
 	 * what is left of taken at the end.
 	 */
 	i += bufq_head_take(q, bufs + i, n - i);

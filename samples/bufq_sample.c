@@ -52,6 +52,7 @@
 #include <linux/sysfs.h>
 #include <linux/uaccess.h>
 
+#include "../bufq_compat.h"	/* hrtimer_setup() before 6.13 */
 #include "bufq_sample.h"
 
 static unsigned int buffer_count = 16;
@@ -505,9 +506,8 @@ static int bufq_capture_init(void)
 	bufq_capture_q = bufq_create(&cfg);
 	if (IS_ERR(bufq_capture_q))
 		return PTR_ERR(bufq_capture_q);
-	hrtimer_init(&bufq_capture_timer, CLOCK_MONOTONIC,
-		     HRTIMER_MODE_REL_HARD);
-	bufq_capture_timer.function = bufq_capture_tick;
+	hrtimer_setup(&bufq_capture_timer, bufq_capture_tick, CLOCK_MONOTONIC,
+		      HRTIMER_MODE_REL_HARD);
 
 	ret = misc_register(&bufq_capture_dev);
 	if (ret)

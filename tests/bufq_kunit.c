@@ -1609,6 +1609,7 @@ static void bufq_test_bulk_refuse_late(struct kunit *test)
 	struct bufq_config cfg;
 	void **bufs, **out;
 	struct bufq *q;
+	unsigned int i;
 
 	bufs = kunit_kcalloc(test, n, sizeof(*bufs), GFP_KERNEL);
 	out = kunit_kcalloc(test, n, sizeof(*out), GFP_KERNEL);
@@ -1625,7 +1626,8 @@ static void bufq_test_bulk_refuse_late(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, bufq_test_warn_end(w), 1);
 	bufq_test_expect_counts(test, q, n, 1, bad, n - 1 - bad);
 	KUNIT_ASSERT_EQ(test, bufq_dequeue_bulk(q, out, n), bad);
-	KUNIT_EXPECT_PTR_EQ(test, out[bad - 1], bufs[bad - 1]);
+	for (i = 0; i < bad; i++)
+		KUNIT_EXPECT_PTR_EQ(test, out[i], bufs[i]);
 
 	/* The same in reuse: out[bad] is free by then. */
 	out[bad] = out[3];
@@ -3384,6 +3386,20 @@ static void bufq_test_head(struct kunit *test)
 	bufq_test_expect_counts(test, q, n, n, 0, 0);
 }
 
+/* Whether the last enqueue put its buffer on the head, or on pend. */
+static void __bufq_test_expect_pushed(struct kunit *test, struct bufq *q,
+				      bool head, int line)
+{
+	const void *direct = READ_ONCE(q->head_direct);
+	const void *pend = READ_ONCE(q->pend);
+
+	KUNIT_EXPECT_EQ_MSG(test, !!direct, head, "line %d", line);
+	KUNIT_EXPECT_EQ_MSG(test, !!pend, !head, "line %d", line);
+}
+
+#define bufq_test_expect_pushed(test, q, head) \
+	__bufq_test_expect_pushed(test, q, head, __LINE__)
+
 /*
  * An enqueue on an empty consumer list puts its buffer on the head, where
  * a dequeue takes it without work_lock: it stays one FIFO with what comes
@@ -3395,18 +3411,22 @@ static void bufq_test_head_push(struct kunit *test)
 	struct bufq_test_seen seen = {};
 	void *bufs[4], *out[4], *buf;
 	struct bufq_config cfg;
+	int i, cpu = raw_smp_processor_id();
 	struct bufq *q;
-	int i;
 
+	/* On one CPU: the consumer's, where an enqueue uses the head. */
+	KUNIT_ASSERT_EQ(test, set_cpus_allowed_ptr(current, cpumask_of(cpu)), 0);
 	bufq_test_config(&cfg, ARRAY_SIZE(bufs));
 	q = bufq_test_create(test, &cfg);
 	for (i = 0; i < ARRAY_SIZE(bufs); i++)
 		bufs[i] = bufq_test_fetch(test, q);
-	/* A dequeue here first: an enqueue on its CPU uses the head. */
-	KUNIT_EXPECT_EQ(test, bufq_dequeue(q, &buf, NULL), -ENODATA);
+	/* A dequeue through the lock first: it says where the consumer is. */
+	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[0]), 0);
+	bufq_test_head_expect(test, q, bufs, 0, 0);
 
 	/* 0 on the head, 1 pushed behind it. */
 	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[0]), 0);
+	bufq_test_expect_pushed(test, q, true);
 	bufq_test_expect_counts(test, q, 4, 0, 1, 3);
 	KUNIT_EXPECT_EQ(test, bufq_count(q), 1);
 	KUNIT_EXPECT_TRUE(test, bufq_poll(q, NULL, NULL) & EPOLLIN);
@@ -3438,8 +3458,9 @@ static void bufq_test_head_push(struct kunit *test)
 	for (i = 0; i < 3; i++)
 		KUNIT_EXPECT_PTR_EQ(test, out[i], bufs[i]);
 
-	/* Flushed from the head: reused, counted free. */
+	/* Flushed from the head: reused, counted free; the head reopens. */
 	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[3]), 0);
+	bufq_test_expect_pushed(test, q, true);
 	bufq_flush(q);
 	bufq_test_expect_counts(test, q, 4, 1, 0, 3);
 	KUNIT_EXPECT_EQ(test, bufq_dequeue(q, &buf, NULL), -ENODATA);
@@ -3448,8 +3469,82 @@ static void bufq_test_head_push(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, bufq_reuse(q, bufs[1]), 0);
 	KUNIT_EXPECT_EQ(test, bufq_reuse(q, bufs[2]), 0);
 	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[0]), 0);
+	bufq_test_expect_pushed(test, q, true);
 	bufq_test_expect_counts(test, q, 4, 3, 1, 0);
 	bufq_test_destroy(test, q);
+}
+
+/* bufq_test_on_cpu() for one enqueue or dequeue of *@buf. */
+struct bufq_test_head_op {
+	struct bufq *q;
+	void **buf;
+	bool enqueue;
+};
+
+static long bufq_test_head_op_fn(void *arg)
+{
+	struct bufq_test_head_op *op = arg;
+
+	return op->enqueue ? bufq_enqueue(op->q, *op->buf) :
+			     bufq_dequeue(op->q, op->buf, NULL);
+}
+
+static int bufq_test_head_cpu_of(struct bufq *q)
+{
+	return READ_ONCE(q->head_cpu);
+}
+
+static long bufq_test_head_op(struct bufq *q, int cpu, void **buf,
+			      bool enqueue)
+{
+	struct bufq_test_head_op op = { q, buf, enqueue };
+
+	return work_on_cpu(cpu, bufq_test_head_op_fn, &op);
+}
+
+/*
+ * Where an enqueue on an empty queue goes: on the head only if the
+ * consumer last took a buffer on the producer's CPU, else on pend. A
+ * dequeue that finds nothing does not move the hint.
+ */
+static void bufq_test_head_cpu(struct kunit *test)
+{
+	struct bufq_config cfg;
+	void *buf, *got;
+	struct bufq *q;
+	int a, b;
+
+	bufq_test_two_cpus(test, &a, &b);
+	bufq_test_config(&cfg, 2);
+	q = bufq_test_create(test, &cfg);
+	buf = bufq_test_fetch(test, q);
+
+	/* No consumer yet: pend. */
+	KUNIT_EXPECT_EQ(test, bufq_test_head_op(q, a, &got, false), -ENODATA);
+	KUNIT_EXPECT_EQ(test, bufq_test_head_op(q, a, &buf, true), 0);
+	bufq_test_expect_pushed(test, q, false);
+	KUNIT_EXPECT_EQ(test, bufq_test_head_op(q, a, &got, false), 0);
+	KUNIT_EXPECT_PTR_EQ(test, got, buf);
+
+	/* The consumer took one on a: a's enqueue uses the head. */
+	KUNIT_EXPECT_EQ(test, bufq_test_head_op(q, a, &buf, true), 0);
+	bufq_test_expect_pushed(test, q, true);
+
+	/* A consumer on b pops it: a's next enqueue goes on pend. */
+	KUNIT_EXPECT_EQ(test, bufq_test_head_op(q, b, &got, false), 0);
+	KUNIT_EXPECT_PTR_EQ(test, got, buf);
+	KUNIT_EXPECT_EQ(test, bufq_test_head_cpu_of(q), b);
+	KUNIT_EXPECT_EQ(test, bufq_test_head_op(q, a, &buf, true), 0);
+	bufq_test_expect_pushed(test, q, false);
+	KUNIT_EXPECT_EQ(test, bufq_test_head_op(q, b, &got, false), 0);
+	KUNIT_EXPECT_PTR_EQ(test, got, buf);
+
+	/* Polls that find nothing, on either CPU, leave it on b. */
+	KUNIT_EXPECT_EQ(test, bufq_test_head_op(q, a, &got, false), -ENODATA);
+	KUNIT_EXPECT_EQ(test, bufq_test_head_op(q, b, &got, false), -ENODATA);
+	KUNIT_EXPECT_EQ(test, bufq_test_head_cpu_of(q), b);
+	KUNIT_EXPECT_EQ(test, bufq_reuse(q, buf), 0);
+	bufq_test_expect_counts(test, q, 2, 2, 0, 0);
 }
 
 /*
@@ -3460,7 +3555,7 @@ static void bufq_test_head_push(struct kunit *test)
  * dequeues are ordered, so are the enqueues of what they took.
  */
 #define BUFQ_TEST_FIFO_MS	1000
-#define BUFQ_TEST_FIFO_IRQ_NS	(20 * NSEC_PER_USEC)
+#define BUFQ_TEST_FIFO_IRQ_NS	(50 * NSEC_PER_USEC)
 
 struct bufq_test_fifo {
 	struct bufq *q;
@@ -3516,6 +3611,9 @@ static int bufq_test_fifo_producer(void *arg)
 	unsigned long *seq;
 	void *buf;
 
+	/* On the producer's CPU: it interrupts the producer and a consumer. */
+	hrtimer_start(&f->timer, ns_to_ktime(BUFQ_TEST_FIFO_IRQ_NS),
+		      HRTIMER_MODE_REL_PINNED_HARD);
 	while (time_before(jiffies, f->deadline)) {
 		if (!bufq_fetch(f->q, &buf, (void **)&seq)) {
 			*seq = t->n++;
@@ -3524,8 +3622,7 @@ static int bufq_test_fifo_producer(void *arg)
 		}
 		cond_resched();
 	}
-	complete(&t->done);
-	return 0;
+	kthread_complete_and_exit(&t->done, 0);
 }
 
 static int bufq_test_fifo_consumer(void *arg)
@@ -3537,8 +3634,7 @@ static int bufq_test_fifo_consumer(void *arg)
 			t->n++;
 		cond_resched();
 	}
-	complete(&t->done);
-	return 0;
+	kthread_complete_and_exit(&t->done, 0);
 }
 
 /* Start @t on @cpu running @fn; false if it could not be made. */
@@ -3588,8 +3684,8 @@ static void bufq_test_fifo_threads(struct kunit *test)
 	}
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, f->q);
 	f->deadline = jiffies + msecs_to_jiffies(BUFQ_TEST_FIFO_MS);
-	hrtimer_init(&f->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
-	f->timer.function = bufq_test_fifo_irq;
+	hrtimer_setup(&f->timer, bufq_test_fifo_irq, CLOCK_MONOTONIC,
+		      HRTIMER_MODE_REL_PINNED_HARD);
 
 	/* t[0] produces on the first CPU; t[1..nr] consume, one a CPU. */
 	started = bufq_test_fifo_start(&t[0], f, bufq_test_fifo_producer,
@@ -3601,8 +3697,6 @@ static void bufq_test_fifo_threads(struct kunit *test)
 			break;
 		started++;
 	}
-	hrtimer_start(&f->timer, ns_to_ktime(BUFQ_TEST_FIFO_IRQ_NS),
-		      HRTIMER_MODE_REL_HARD);
 	if (started && !wait_for_completion_timeout(&t[0].done, wait))
 		stuck = true;
 	WRITE_ONCE(f->stop, true);
@@ -3614,7 +3708,7 @@ static void bufq_test_fifo_threads(struct kunit *test)
 		KUNIT_FAIL(test, "a thread is stuck");
 		return;		/* leaves the queue, f and t to it */
 	}
-	KUNIT_ASSERT_EQ(test, started, nr + 1);
+	KUNIT_EXPECT_EQ(test, started, nr + 1);
 
 	/* What is left comes after anything taken, in order. */
 	for (i = 1; i <= nr; i++)
@@ -3629,6 +3723,7 @@ static void bufq_test_fifo_threads(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic_read(&f->bad), 0);
 	KUNIT_EXPECT_EQ(test, atomic_long_read(&f->taken) + left, t[0].n);
 	KUNIT_EXPECT_GT(test, t[0].n, 0UL);
+	KUNIT_EXPECT_GT(test, f->irq_taken, 0UL);
 	kunit_info(test, "%lu enqueued, %lu taken in hard IRQ, %ld left",
 		   t[0].n, f->irq_taken, left);
 	bufq_destroy(f->q);
@@ -3645,6 +3740,7 @@ static struct kunit_case bufq_test_cases[] = {
 	KUNIT_CASE(bufq_test_taken_bulk),
 	KUNIT_CASE(bufq_test_head),
 	KUNIT_CASE(bufq_test_head_push),
+	KUNIT_CASE(bufq_test_head_cpu),
 	KUNIT_CASE(bufq_test_fifo_threads),
 	KUNIT_CASE(bufq_test_no_lookaside_exhaustion),
 	KUNIT_CASE(bufq_test_lookaside_grow_shrink),

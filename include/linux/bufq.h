@@ -283,7 +283,7 @@ struct bufq {
 	struct bufq_pcpu __percpu *pcpu;	/* per-CPU caches of free buffers */
 	struct bufq_index __rcu *index;	/* the buffers, by data address */
 	unsigned int pcpu_max;		/* buffers each of them holds at most */
-	int head_cpu;			/* of the last dequeue; rarely changes */
+	int head_cpu;			/* the consumer's, a hint: bufq_head_push() */
 
 	/* Memory: chunks that have free object slots. */
 	raw_spinlock_t mem_lock;
