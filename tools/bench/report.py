@@ -3,8 +3,8 @@
 
 Usage: report.py CONSOLE_LOG [--host HOST_FILE] [--icount ICOUNT_LOG] [--update]
 Every figure is min / median / max over the rounds of one boot; a ratio is
-bufq's median over the alternative's, with the least and greatest ratio of
-the rounds (the n-th measurement of each implementation of a figure is
+bufq's median over the alternative's, with the least, greatest and median
+ratio of the rounds (the n-th measurement of each implementation of a figure is
 round n: bench-init and bufq_bench.ko interleave them so). HOST_FILE (from
 bench.sh) holds the host's load around the VM run; the table says how busy
 the host was and warns when it was too busy. ICOUNT_LOG (bench.sh's
@@ -54,11 +54,13 @@ class Ratio:
 
     def __init__(self, b, a):
         self.med = statistics.median(b) / statistics.median(a)
-        per = [x / y for x, y in zip(b, a) if y]
-        self.lo, self.hi = (min(per), max(per)) if per else (self.med, self.med)
+        per = [x / y for x, y in zip(b, a) if y] or [self.med]
+        # A round's ratio pairs runs seconds apart: its median is what a
+        # host that changes speed between rounds moves least.
+        self.lo, self.hi, self.pmed = min(per), max(per), statistics.median(per)
 
-    def spread(self):
-        return f"{self.lo:.2f}–{self.hi:.2f}"
+    def spread(self, fmt=".2f"):
+        return f"{self.lo:{fmt}}–{self.hi:{fmt}}, median {self.pmed:{fmt}}"
 
     def __str__(self):
         return f"{self.med:.2f}x (rounds {self.spread()})"
@@ -147,7 +149,7 @@ def targets(figs):
     r = ratio(("single", "bufq-trace-off"), ("single", "bufq-notrace"))
     if r:
         t.append(("trace events off: single cycle <= 1.05x compiled out",
-                  f"{r.med:.3f}x (rounds {r.lo:.3f}–{r.hi:.3f})", r.med <= 1.05))
+                  f"{r.med:.3f}x (rounds {r.spread('.3f')})", r.med <= 1.05))
     r = ratio(("isingle", "bufq-trace-off"), ("isingle", "bufq-notrace"))
     if r:
         t.append(("trace events off: single cycle <= 1.05x compiled out, counted "
@@ -219,7 +221,8 @@ def table(figs, units, nruns, host=([], [])):
               "implementations of each figure interleaved. Kernel cycle figures are "
               "picoseconds per cycle (lower is better); the others are rates "
               "(higher is better), except syscalls/msg. bufq ÷ alt is the ratio of "
-              "the medians; rounds, the least and greatest ratio within one round.",
+              "the medians (what the targets are judged on); rounds, the least and "
+              "greatest ratio within one round, and the median of those ratios.",
               "",
               "| figure | unit | bufq | min / median / max | alternative | "
               "min / median / max | bufq ÷ alt | rounds |",

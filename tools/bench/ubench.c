@@ -33,7 +33,7 @@
 #define WAIT_MIN	32	/* a batch waits for this many, */
 #define WAIT_MS		10	/* or this long */
 #define NBUF_MIN	512
-#define QUEUE_BYTES	(1024 * 1024)	/* what a pipe of the bench holds */
+#define QUEUE_BYTES	(1024 * 1024)	/* at least, in a queue or the pipe */
 
 static uint64_t *nsys;		/* shared: syscalls of both processes */
 static uint64_t *ready;		/* shared: processes set up */
@@ -124,9 +124,10 @@ struct bq {
 };
 
 /*
- * Buffers of a /dev/bufq queue: as many messages as the pipe holds, at
- * least 512 (UBENCH_NBUF overrides). A shallow queue makes both sides
- * sleep once per queueful when the host deschedules the vCPUs.
+ * Buffers of a /dev/bufq queue: 1 MiB of messages, at least 512
+ * (UBENCH_NBUF overrides); the pipe gets as many bytes. A shallow queue
+ * makes both sides sleep once per queueful when the host deschedules the
+ * vCPUs, and sleeps cost the side with fewer bytes in flight more.
  */
 static unsigned int bq_nbuf(size_t size)
 {
@@ -389,7 +390,9 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "pipe")) {
 		if (pipe(fds))
 			die("pipe");
-		fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+		/* As many bytes as the queue holds (root may pass 1 MiB). */
+		if (fcntl(fds[1], F_SETPIPE_SZ, bq_nbuf(size) * size) < 0)
+			die("F_SETPIPE_SZ");
 	} else if (!strcmp(argv[1], "seqpacket")) {
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds))
 			die("socketpair");
