@@ -46,11 +46,11 @@
  * first uses the index or a mapping first touches them, so a lookaside
  * queue configured with a large max_buffers takes memory only as it grows.
  * A first touch that cannot be allocated (out of memory, or over the
- * memory cgroup's limit) raises SIGBUS. MAP_POPULATE makes and maps every
- * page at mmap(), for reading and writing: touching them then takes no page
- * fault. fork() does not copy the page tables of a shared mapping, so a
- * child faults once on each page it touches; one that will touch many
- * maps the file itself with MAP_POPULATE. Private mappings fail
+ * memory cgroup's limit) raises SIGBUS. MAP_POPULATE makes every page at
+ * mmap() and maps it with the mapping's access (read, or read and write):
+ * touching them then takes no page fault. fork() does not copy the page
+ * tables of a shared mapping, so a child faults once on each page it
+ * touches; one that will touch many maps the file itself with MAP_POPULATE. Private mappings fail
  * with EINVAL, mappings reaching past out_mmap_size with EINVAL, executable
  * ones (PROT_EXEC) with EPERM, and mprotect() adding PROT_EXEC with EACCES.
  * mremap() may shrink or move a mapping; growing one fails with EFAULT (the
