@@ -57,13 +57,17 @@ static inline void vm_flags_mod(struct vm_area_struct *vma, vm_flags_t set,
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
 #include <linux/hrtimer.h>
 
-static inline void hrtimer_setup(struct hrtimer *timer,
-				 enum hrtimer_restart (*function)(struct hrtimer *),
-				 clockid_t clock_id, enum hrtimer_mode mode)
+/* A macro over our own name: a backported hrtimer_setup() cannot clash. */
+static inline void
+bufq_hrtimer_setup(struct hrtimer *timer,
+		   enum hrtimer_restart (*function)(struct hrtimer *),
+		   clockid_t clock_id, enum hrtimer_mode mode)
 {
 	hrtimer_init(timer, clock_id, mode);
 	timer->function = function;
 }
+
+#define hrtimer_setup bufq_hrtimer_setup
 #endif
 
 /* 6.10: __assign_str() takes the field alone (its source is __string()'s). */

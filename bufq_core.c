@@ -1660,9 +1660,10 @@ static __always_inline unsigned int __bufq_grab_pend(struct bufq *q,
  * (q->head_cpu): a consumer on another CPU is better served by pend,
  * which it takes in batches, than by a head that would move one buffer at
  * a time between the CPUs (measured: docs/benchmarks.md). The hint is
- * written only by a dequeue that takes work_lock or pops a pushed buffer,
- * and only when it changes, never by one that finds nothing: consumers
- * polling an empty queue on several CPUs do not dirty its line.
+ * written only by a dequeue that takes a buffer under work_lock or pops
+ * a pushed one, and only when it changes; never by one that finds
+ * nothing, nor by flush or enumerate: consumers polling an empty queue
+ * on several CPUs do not dirty its line.
  *
  * The word's flags share bits 8 and 9 with a per-CPU cache's NOPOP and
  * NOPUSH: the head has neither, a cache neither of these. On 32-bit, the
@@ -1728,12 +1729,13 @@ static __always_inline void bufq_head_note_cpu(struct bufq *q)
 }
 
 /*
- * Pop up to @n of the head, the oldest first, into @bufs. Context: any.
+ * Pop up to @n of the head, the oldest first, into @bufs; for a dequeue
+ * (@take), a pushed buffer notes the consumer's CPU. Context: any.
  * Return: how many; a pop that returns 0 may still have written @bufs.
  */
 static __always_inline unsigned int bufq_head_pop_n(struct bufq *q,
 						    struct bufq_buf **bufs,
-						    unsigned int n)
+						    unsigned int n, bool take)
 {
 	unsigned int k;
 	unsigned long w;
@@ -1758,7 +1760,8 @@ static __always_inline unsigned int bufq_head_pop_n(struct bufq *q,
 	 * bufq_head_push().
 	 */
 	smp_store_release(&q->head_direct, NULL);
-	bufq_head_note_cpu(q);	/* a consumer elsewhere stops the pushes */
+	if (take)	/* a consumer elsewhere stops the pushes */
+		bufq_head_note_cpu(q);
 	return 1;
 }
 
@@ -1815,7 +1818,7 @@ static __always_inline struct bufq_buf *bufq_head_pop(struct bufq *q)
 	struct bufq_buf *b;
 
 	/* A failed pop may have written @b: it is ours only on success. */
-	if (!bufq_head_pop_n(q, &b, 1))
+	if (!bufq_head_pop_n(q, &b, 1, true))
 		return NULL;
 	bufq_set_state(q, b, BUFQ_STATE_HELD);
 	trace_bufq_dequeue(q, b->data);
@@ -1860,7 +1863,8 @@ static __always_inline unsigned int bufq_head_take(struct bufq *q,
 	struct bufq_buf *got[BUFQ_HEAD_MAX] __uninitialized;
 	unsigned int k, i;
 
-	k = bufq_head_pop_n(q, got, min_t(unsigned int, n, BUFQ_HEAD_MAX));
+	k = bufq_head_pop_n(q, got, min_t(unsigned int, n, BUFQ_HEAD_MAX),
+			    true);
 	for (i = 0; i < k; i++) {
 		bufq_set_state(q, got[i], BUFQ_STATE_HELD);
 		trace_bufq_dequeue(q, got[i]->data);
@@ -1878,7 +1882,7 @@ static void __bufq_head_list(struct bufq *q)
 	struct bufq_buf *got[BUFQ_HEAD_MAX] __uninitialized;
 	unsigned int k, i;
 
-	k = bufq_head_pop_n(q, got, BUFQ_HEAD_MAX);
+	k = bufq_head_pop_n(q, got, BUFQ_HEAD_MAX, false);
 	for (i = 0; i < k; i++)
 		list_add_tail(&got[i]->node, &q->work_list);
 	WRITE_ONCE(q->nr_queued, q->nr_queued + k);
@@ -2087,7 +2091,6 @@ static __always_inline struct bufq_buf *bufq_take_queued(struct bufq *q)
 	if (likely(b) || !bufq_queued_any(q))
 		return b;
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	bufq_head_note_cpu(q);
 	b = list_first_entry_or_null(&q->work_list, struct bufq_buf, node);
 	if (b) {
 		__bufq_unqueue(q, b);
@@ -2095,6 +2098,8 @@ static __always_inline struct bufq_buf *bufq_take_queued(struct bufq *q)
 	} else {
 		b = __bufq_take_next(q, true);
 	}
+	if (b)
+		bufq_head_note_cpu(q);
 	__bufq_head_open(q);
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return b;
@@ -2758,7 +2763,6 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	if (i == n || !bufq_queued_any(q))
 		return i;
 	raw_spin_lock_irqsave(&q->work_lock, flags);
-	bufq_head_note_cpu(q);
 	__bufq_head_close(q);	/* before we take pend */
 	for (; i < n; i++) {
 		b = list_first_entry_or_null(&q->work_list, struct bufq_buf,
@@ -2785,6 +2789,8 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	}
 	if (i == n)
 		__bufq_head_fill(q);
+	if (i)
+		bufq_head_note_cpu(q);
 	__bufq_head_open(q);
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return i;

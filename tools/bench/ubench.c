@@ -169,14 +169,25 @@ static void bq_map(struct bq *bq)
 		die("mmap");
 }
 
-/* Both processes set up: map what they use, then meet here. */
-static void ready_wait(const char *t, struct bq *bq)
+/*
+ * Both processes set up: map what they use, then meet here. @child is the
+ * child's pid in the parent, 0 in the child: if the other process died
+ * before it came, give up rather than wait for it forever.
+ */
+static void ready_wait(const char *t, struct bq *bq, pid_t child,
+		       pid_t parent)
 {
 	if (!strcmp(t, "bufq-mmap") || !strcmp(t, "bufq-batch"))
 		bq_map(bq);
 	__atomic_fetch_add(ready, 1, __ATOMIC_SEQ_CST);
-	while (__atomic_load_n(ready, __ATOMIC_SEQ_CST) < 2)
+	while (__atomic_load_n(ready, __ATOMIC_SEQ_CST) < 2) {
+		if (child ? waitpid(child, NULL, WNOHANG) == child :
+			    getppid() != parent) {
+			fputs("ubench: the other process died\n", stderr);
+			exit(1);
+		}
 		sched_yield();
+	}
 }
 
 static unsigned char *bq_slot(struct bq *bq, uint32_t index)
@@ -369,7 +380,7 @@ int main(int argc, char **argv)
 	uint64_t count;
 	size_t size;
 	double s;
-	pid_t pid;
+	pid_t pid, parent;
 
 	if (argc != 4) {
 		fputs("usage: ubench TRANSPORT SIZE COUNT | ubench open bufq|pipe N\n"
@@ -390,7 +401,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "pipe")) {
 		if (pipe(fds))
 			die("pipe");
-		/* As many bytes as the queue holds (root may pass 1 MiB). */
+		/*
+		 * As many bytes as the queue holds; beyond pipe-max-size
+		 * (1 MiB) that needs CAP_SYS_RESOURCE: the bench runs as root.
+		 */
 		if (fcntl(fds[1], F_SETPIPE_SZ, bq_nbuf(size) * size) < 0)
 			die("F_SETPIPE_SZ");
 	} else if (!strcmp(argv[1], "seqpacket")) {
@@ -407,15 +421,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	parent = getpid();
 	pid = fork();
 	if (pid < 0)
 		die("fork");
 	if (!pid) {
-		ready_wait(argv[1], &bq);
+		ready_wait(argv[1], &bq, 0, parent);
 		run(argv[1], 1, fds[1], &bq, size, count);
 		_exit(0);
 	}
-	ready_wait(argv[1], &bq);
+	ready_wait(argv[1], &bq, pid, parent);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	run(argv[1], 0, fds[0], &bq, size, count);
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||

@@ -48,11 +48,13 @@
  * A first touch that cannot be allocated (out of memory, or over the
  * memory cgroup's limit) raises SIGBUS. MAP_POPULATE makes every page at
  * mmap() and maps it with the mapping's access (read, or read and write):
- * touching them then takes no page fault. fork() does not copy the page
- * tables of a shared mapping, so a child faults once on each page it
- * touches; one that will touch many maps the file itself with MAP_POPULATE. Private mappings fail
- * with EINVAL, mappings reaching past out_mmap_size with EINVAL, executable
- * ones (PROT_EXEC) with EPERM, and mprotect() adding PROT_EXEC with EACCES.
+ * touching them then takes no page fault (where the CPU sets a page's dirty
+ * bit itself, as x86's does; elsewhere a page's first write may still fault
+ * once). fork() does not copy the page tables of a shared mapping, so a
+ * child faults once on each page it touches; one that will touch many maps
+ * the file itself with MAP_POPULATE. Private mappings fail with EINVAL,
+ * mappings reaching past out_mmap_size with EINVAL, executable ones
+ * (PROT_EXEC) with EPERM, and mprotect() adding PROT_EXEC with EACCES.
  * mremap() may shrink or move a mapping; growing one fails with EFAULT (the
  * kernel's errno for mappings that cannot expand). msync() and fsync()
  * succeed and do nothing: the memory has no backing store.
