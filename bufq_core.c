@@ -1642,10 +1642,11 @@ static __always_inline unsigned int __bufq_grab_pend(struct bufq *q,
  * BUFQ_HEAD_MAX of the oldest taken buffers, which a dequeue pops with one
  * cmpxchg and no lock (bufq_mag_pop(): the generation in the word makes a
  * pop that raced a refill fail). Only a holder of work_lock fills it from
- * taken, and only while work_list and the head are empty; whatever puts buffers on
- * work_list lists the head first (__bufq_settle()). So the consumer list
- * is work_list, the head, taken, then pend, and while the head holds
- * buffers, work_list is empty: a pop from it takes the oldest queued.
+ * taken, and only while work_list and the head are empty; whatever puts
+ * buffers on work_list lists the head first (__bufq_settle()). So the
+ * consumer list is work_list, the head, taken, then pend, and while the
+ * head holds buffers, work_list is empty: a pop from it takes the oldest
+ * queued.
  *
  * An enqueue at the tail that finds the whole consumer list empty puts
  * its buffer on the head itself (bufq_head_push()), so that the next
@@ -2777,8 +2778,8 @@ unsigned int bufq_dequeue_bulk(struct bufq *q, void **bufs, unsigned int n)
 	 * work_list is empty, and stays so under the lock: the head (which
 	 * a racing dequeue may have filled, or an enqueue pushed one buffer
 	 * on before we closed it, and which is empty after this take unless
-	 * it gave all we wanted), taken, pend; the head gets
-	 * what is left of taken at the end.
+	 * it gave all we wanted), taken, pend; the head gets what is left of
+	 * taken at the end.
 	 */
 	i += bufq_head_take(q, bufs + i, n - i);
 	for (; i < n; i++) {

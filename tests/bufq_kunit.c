@@ -1708,6 +1708,8 @@ enum bufq_test_op {
 	BUFQ_TEST_OP_ENQUEUE,
 	BUFQ_TEST_OP_ENQUEUE_AT_HEAD,
 	BUFQ_TEST_OP_REUSE,
+	BUFQ_TEST_OP_FETCH,		/* takes: bufq_test_op_one() */
+	BUFQ_TEST_OP_DEQUEUE,
 };
 
 struct bufq_test_misuse_case {
@@ -1783,6 +1785,9 @@ static int bufq_test_do_op(struct bufq *q, void *buf, enum bufq_test_op op)
 		return bufq_enqueue_at_head(q, buf);
 	case BUFQ_TEST_OP_REUSE:
 		return bufq_reuse(q, buf);
+	case BUFQ_TEST_OP_FETCH:
+	case BUFQ_TEST_OP_DEQUEUE:
+		break;		/* not hand-ins */
 	}
 	return -EINVAL;
 }
@@ -2924,8 +2929,19 @@ struct bufq_test_on_cpu {
 	struct bufq *q;
 	void **bufs;
 	unsigned int n;
-	bool fetch;		/* else reuse */
+	enum bufq_test_op op;
+	int err;		/* of the call that stopped it, or 0 */
 };
+
+/* Any @op: a take sets *@buf, a hand-in gives it (bufq_test_do_op()). */
+static int bufq_test_op_one(struct bufq *q, enum bufq_test_op op, void **buf)
+{
+	if (op == BUFQ_TEST_OP_FETCH)
+		return bufq_fetch(q, buf, NULL);
+	if (op == BUFQ_TEST_OP_DEQUEUE)
+		return bufq_dequeue(q, buf, NULL);
+	return bufq_test_do_op(q, *buf, op);
+}
 
 static long bufq_test_on_cpu_fn(void *arg)
 {
@@ -2933,20 +2949,31 @@ static long bufq_test_on_cpu_fn(void *arg)
 	unsigned int i;
 
 	for (i = 0; i < w->n; i++) {
-		if (w->fetch ? bufq_fetch(w->q, &w->bufs[i], NULL) :
-			       bufq_reuse(w->q, w->bufs[i]))
+		w->err = bufq_test_op_one(w->q, w->op, &w->bufs[i]);
+		if (w->err)
 			break;
 	}
 	return i;
+}
+
+/* @op on each of @n buffers on @cpu; returns how many it did. */
+static long __bufq_test_on_cpu(struct bufq *q, int cpu, void **bufs,
+			       unsigned int n, enum bufq_test_op op, int *err)
+{
+	struct bufq_test_on_cpu w = { q, bufs, n, op, 0 };
+	long done = work_on_cpu(cpu, bufq_test_on_cpu_fn, &w);
+
+	if (err)
+		*err = w.err;
+	return done;
 }
 
 /* Fetch (or reuse) @n buffers on @cpu; returns how many it did. */
 static long bufq_test_on_cpu(struct bufq *q, int cpu, void **bufs,
 			     unsigned int n, bool fetch)
 {
-	struct bufq_test_on_cpu w = { q, bufs, n, fetch };
-
-	return work_on_cpu(cpu, bufq_test_on_cpu_fn, &w);
+	return __bufq_test_on_cpu(q, cpu, bufs, n, fetch ? BUFQ_TEST_OP_FETCH :
+				  BUFQ_TEST_OP_REUSE, NULL);
 }
 
 /* Two online CPUs, or skip. */
@@ -3474,32 +3501,20 @@ static void bufq_test_head_push(struct kunit *test)
 	bufq_test_destroy(test, q);
 }
 
-/* bufq_test_on_cpu() for one enqueue or dequeue of *@buf. */
-struct bufq_test_head_op {
-	struct bufq *q;
-	void **buf;
-	bool enqueue;
-};
-
-static long bufq_test_head_op_fn(void *arg)
+/* One enqueue (or dequeue) of *@buf on @cpu: its return value. */
+static int bufq_test_head_op(struct bufq *q, int cpu, void **buf,
+			     bool enqueue)
 {
-	struct bufq_test_head_op *op = arg;
+	int err;
 
-	return op->enqueue ? bufq_enqueue(op->q, *op->buf) :
-			     bufq_dequeue(op->q, op->buf, NULL);
+	__bufq_test_on_cpu(q, cpu, buf, 1, enqueue ? BUFQ_TEST_OP_ENQUEUE :
+			   BUFQ_TEST_OP_DEQUEUE, &err);
+	return err;
 }
 
 static int bufq_test_head_cpu_of(struct bufq *q)
 {
 	return READ_ONCE(q->head_cpu);
-}
-
-static long bufq_test_head_op(struct bufq *q, int cpu, void **buf,
-			      bool enqueue)
-{
-	struct bufq_test_head_op op = { q, buf, enqueue };
-
-	return work_on_cpu(cpu, bufq_test_head_op_fn, &op);
 }
 
 /*
