@@ -377,20 +377,20 @@ struct bufq_pcpu {
 /*
  * Take up to @n buffers, the top first, from the magazine @word/@slot (a
  * per-CPU cache, or the consumer list's head), unless @word has a flag of
- * @stop. Context: any; the first k of @bufs are the caller's if it returns
- * k; a pop that returns 0 may still have written them.
+ * @stop. @w is the caller's read of @word, with acquire. Context: any; the
+ * first k of @bufs are the caller's if it returns k; a pop that returns 0
+ * may still have written them.
  */
-static __always_inline unsigned int bufq_mag_pop(unsigned long *word,
-						 struct bufq_buf *const *slot,
-						 struct bufq_buf **bufs,
-						 unsigned int n,
-						 unsigned long stop)
+static __always_inline unsigned int __bufq_mag_pop(unsigned long *word,
+						   struct bufq_buf *const *slot,
+						   struct bufq_buf **bufs,
+						   unsigned int n,
+						   unsigned long stop,
+						   unsigned long w)
 {
-	unsigned long w, c, k, i;
+	unsigned long c, k, i;
 
 	for (;;) {
-		/* Pairs with the cmpxchg of the push: slots, then count. */
-		w = smp_load_acquire(word);
 		c = w & BUFQ_PC_COUNT;
 		if (!c || (w & stop))
 			return 0;
@@ -399,7 +399,20 @@ static __always_inline unsigned int bufq_mag_pop(unsigned long *word,
 			bufs[i] = READ_ONCE(slot[c - 1 - i]);
 		if (try_cmpxchg(word, &w, w - k + BUFQ_PC_GEN))
 			return k;
+		/* Pairs with the cmpxchg of the push: slots, then count. */
+		w = smp_load_acquire(word);
 	}
+}
+
+static __always_inline unsigned int bufq_mag_pop(unsigned long *word,
+						 struct bufq_buf *const *slot,
+						 struct bufq_buf **bufs,
+						 unsigned int n,
+						 unsigned long stop)
+{
+	/* Pairs with the cmpxchg of the push: slots, then count. */
+	return __bufq_mag_pop(word, slot, bufs, n, stop,
+			      smp_load_acquire(word));
 }
 
 /* bufq_mag_pop() of the cache @pc of any CPU: the most recently put first. */
@@ -1731,29 +1744,32 @@ static __always_inline void bufq_head_note_cpu(struct bufq *q)
 
 /*
  * Pop up to @n of the head, the oldest first, into @bufs; for a dequeue
- * (@take), a pushed buffer notes the consumer's CPU. Context: any.
- * Return: how many; a pop that returns 0 may still have written @bufs.
+ * (@take), a pushed buffer notes the consumer's CPU. One read of the word
+ * tells a pushed buffer from a filled head; a pop that races a change from
+ * one to the other finds nothing, as one that races a pop, and a dequeue
+ * then takes work_lock if anything is queued. Context: any. Return: how
+ * many; a pop that returns 0 may still have written @bufs.
  */
 static __always_inline unsigned int bufq_head_pop_n(struct bufq *q,
 						    struct bufq_buf **bufs,
 						    unsigned int n, bool take)
 {
-	unsigned int k;
 	unsigned long w;
 
-	k = bufq_mag_pop(&q->head_word, q->head_slot, bufs, n,
-			 BUFQ_HEAD_DIRECT);
-	if (k)
-		return k;
+	/*
+	 * Pairs with the cmpxchg of bufq_head_push() (the slot, then the
+	 * word) and with the release of __bufq_head_fill() (slots, count).
+	 */
+	w = smp_load_acquire(&q->head_word);
 	for (;;) {
-		/* Pairs with bufq_head_push()'s cmpxchg: the slot, then it. */
-		w = smp_load_acquire(&q->head_word);
 		if (!(w & BUFQ_HEAD_DIRECT))
-			return 0;
+			return __bufq_mag_pop(&q->head_word, q->head_slot,
+					      bufs, n, BUFQ_HEAD_DIRECT, w);
 		bufs[0] = READ_ONCE(q->head_direct);
 		if (try_cmpxchg(&q->head_word, &w,
 				w - 1 - BUFQ_HEAD_DIRECT + BUFQ_PC_GEN))
 			break;
+		w = smp_load_acquire(&q->head_word);	/* as above */
 	}
 	/*
 	 * Ours now: the next producer may claim the slot. Release: our read

@@ -9,7 +9,8 @@
  *
  * Every implementation does the same cycle on the same number of buffers:
  * take a free buffer, queue it, take it off the queue, free it. Each figure
- * is measured $runs rounds, every implementation once per round, so that
+ * is measured $runs rounds, every implementation once per round (a
+ * one-thread figure: the best of BUFQ_BENCH_REPS, interleaved), so that
  * what the host does to the VM falls on all of them alike.
  */
 #define pr_fmt(fmt) "bufq-bench: " fmt
@@ -598,8 +599,9 @@ static int bufq_bench_bulk_rounds(const struct bufq_bench_impl *impl,
 	return 0;
 }
 
-/* Batches of @n, per buffer, after a warm-up of a tenth as many. */
-static int bufq_bench_bulk(const struct bufq_bench_impl *impl, unsigned int n)
+/* Batches of @n: ps per buffer, after a warm-up of a tenth as many. */
+static int bufq_bench_bulk(const struct bufq_bench_impl *impl, unsigned int n,
+			   u64 *ps)
 {
 	unsigned int rounds = bufq_bench_cycles / n;
 	u64 t0, ns;
@@ -611,9 +613,7 @@ static int bufq_bench_bulk(const struct bufq_bench_impl *impl, unsigned int n)
 	t0 = ktime_get_ns();
 	ret = bufq_bench_bulk_rounds(impl, n, rounds);
 	ns = ktime_get_ns() - t0;
-	if (!ret)
-		pr_info("bulk%u %s %llu ps/cycle\n", n, impl->name,
-			div_u64(ns * 1000, (u64)rounds * n));
+	*ps = div_u64(ns * 1000, (u64)rounds * n);
 	return ret;
 }
 
@@ -758,9 +758,29 @@ enum bufq_bench_fig {
 	BUFQ_BENCH_NFIG
 };
 
-/* One measurement of one figure, on a fresh setup of @impl. */
+/* The one-thread figures' names: "<name> <impl> <ps> ps/cycle". */
+static const char *const bufq_bench_fig_names[] = {
+	[BUFQ_BENCH_SINGLE] = "single",
+	[BUFQ_BENCH_BULK8] = "bulk8",
+	[BUFQ_BENCH_BULK32] = "bulk32",
+	[BUFQ_BENCH_BULK256] = "bulk256",
+};
+
+/*
+ * A round of a one-thread figure is the best of this many measurements,
+ * the implementations interleaved between them: a figure that runs for
+ * a tenth of a second, on a host that slows a vCPU for as long now and
+ * then, otherwise measures the host as much as the code (see
+ * docs/benchmarks.md).
+ */
+#define BUFQ_BENCH_REPS		3
+
+/*
+ * One measurement of one figure, on a fresh setup of @impl: a one-thread
+ * figure in @ps; the two-thread figures print themselves.
+ */
 static int bufq_bench_one(const struct bufq_bench_impl *impl,
-			  enum bufq_bench_fig fig)
+			  enum bufq_bench_fig fig, u64 *ps)
 {
 	void *buf;
 	int ret;
@@ -770,16 +790,16 @@ static int bufq_bench_one(const struct bufq_bench_impl *impl,
 		return ret;
 	switch (fig) {
 	case BUFQ_BENCH_SINGLE:
-		ret = bufq_bench_single(impl, impl->name, 1);
+		ret = bufq_bench_single_ps(impl, ps);
 		break;
 	case BUFQ_BENCH_BULK8:
-		ret = bufq_bench_bulk(impl, 8);
+		ret = bufq_bench_bulk(impl, 8, ps);
 		break;
 	case BUFQ_BENCH_BULK32:
-		ret = bufq_bench_bulk(impl, 32);
+		ret = bufq_bench_bulk(impl, 32, ps);
 		break;
 	case BUFQ_BENCH_BULK256:
-		ret = bufq_bench_bulk(impl, 256);
+		ret = bufq_bench_bulk(impl, 256, ps);
 		break;
 	default:
 		ret = bufq_bench_two(impl);
@@ -793,14 +813,49 @@ static int bufq_bench_one(const struct bufq_bench_impl *impl,
 }
 
 /*
- * Every figure, $runs rounds of every implementation: round r starts at
- * the r-th implementation, so none always runs first or after the same one.
+ * Round @r of @fig: every implementation, starting at the r-th, so none
+ * always runs first or after the same one; a one-thread figure
+ * BUFQ_BENCH_REPS times so (once under -icount, where the clock counts
+ * instructions and the host changes nothing), printed as the best.
  */
-static int bufq_bench_figures(void)
+static int bufq_bench_round(enum bufq_bench_fig fig, unsigned int r)
 {
 	const unsigned int n = ARRAY_SIZE(bufq_bench_impls);
-	const struct bufq_bench_impl *impl;
-	unsigned int fig, r, k;
+	unsigned int reps = BUFQ_BENCH_REPS, i, k;
+	u64 best[ARRAY_SIZE(bufq_bench_impls)];
+	u64 ps = 0;
+	int ret;
+
+	if (fig == BUFQ_BENCH_TWO || bufq_bench_icount)
+		reps = 1;
+	for (k = 0; k < n; k++)
+		best[k] = U64_MAX;
+	while (reps--) {
+		for (k = 0; k < n; k++) {
+			i = (r + k) % n;
+			ret = bufq_bench_one(&bufq_bench_impls[i], fig, &ps);
+			if (ret) {
+				pr_err("%s failed: %d\n",
+				       bufq_bench_impls[i].name, ret);
+				return ret;
+			}
+			best[i] = min(best[i], ps);
+		}
+	}
+	if (fig == BUFQ_BENCH_TWO)
+		return 0;
+	for (k = 0; k < n; k++) {
+		i = (r + k) % n;
+		pr_info("%s %s %llu ps/cycle\n", bufq_bench_fig_names[fig],
+			bufq_bench_impls[i].name, best[i]);
+	}
+	return 0;
+}
+
+/* Every figure, $runs rounds of every implementation. */
+static int bufq_bench_figures(void)
+{
+	unsigned int fig, r;
 	int ret;
 
 	for (fig = 0; fig < BUFQ_BENCH_NFIG; fig++) {
@@ -808,15 +863,9 @@ static int bufq_bench_figures(void)
 		if (bufq_bench_icount && fig == BUFQ_BENCH_TWO)
 			continue;
 		for (r = 0; r < bufq_bench_runs; r++) {
-			for (k = 0; k < n; k++) {
-				impl = &bufq_bench_impls[(r + k) % n];
-				ret = bufq_bench_one(impl, fig);
-				if (ret) {
-					pr_err("%s failed: %d\n", impl->name,
-					       ret);
-					return ret;
-				}
-			}
+			ret = bufq_bench_round(fig, r);
+			if (ret)
+				return ret;
 		}
 	}
 	return 0;
