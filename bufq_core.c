@@ -399,7 +399,10 @@ static __always_inline unsigned int __bufq_mag_pop(unsigned long *word,
 			bufs[i] = READ_ONCE(slot[c - 1 - i]);
 		if (try_cmpxchg(word, &w, w - k + BUFQ_PC_GEN))
 			return k;
-		/* Pairs with the cmpxchg of the push: slots, then count. */
+		/*
+		 * Pairs with what published the slots: bufq_pc_push()'s
+		 * cmpxchg, or __bufq_head_fill()'s release.
+		 */
 		w = smp_load_acquire(word);
 	}
 }
@@ -410,9 +413,9 @@ static __always_inline unsigned int bufq_mag_pop(unsigned long *word,
 						 unsigned int n,
 						 unsigned long stop)
 {
-	/* Pairs with the cmpxchg of the push: slots, then count. */
-	return __bufq_mag_pop(word, slot, bufs, n, stop,
-			      smp_load_acquire(word));
+	unsigned long w = smp_load_acquire(word);	/* as in __bufq_mag_pop() */
+
+	return __bufq_mag_pop(word, slot, bufs, n, stop, w);
 }
 
 /* bufq_mag_pop() of the cache @pc of any CPU: the most recently put first. */
@@ -1653,8 +1656,8 @@ static __always_inline unsigned int __bufq_grab_pend(struct bufq *q,
 /*
  * The consumer list's head (q->head_word, q->head_slot): up to
  * BUFQ_HEAD_MAX of the oldest taken buffers, which a dequeue pops with one
- * cmpxchg and no lock (bufq_mag_pop(): the generation in the word makes a
- * pop that raced a refill fail). Only a holder of work_lock fills it from
+ * cmpxchg and no lock (bufq_head_pop_n(): the generation in the word makes
+ * a pop that raced a refill fail). Only a holder of work_lock fills it from
  * taken, and only while work_list and the head are empty; whatever puts
  * buffers on work_list lists the head first (__bufq_settle()). So the
  * consumer list is work_list, the head, taken, then pend, and while the
@@ -1745,10 +1748,12 @@ static __always_inline void bufq_head_note_cpu(struct bufq *q)
 /*
  * Pop up to @n of the head, the oldest first, into @bufs; for a dequeue
  * (@take), a pushed buffer notes the consumer's CPU. One read of the word
- * tells a pushed buffer from a filled head; a pop that races a change from
- * one to the other finds nothing, as one that races a pop, and a dequeue
- * then takes work_lock if anything is queued. Context: any. Return: how
- * many; a pop that returns 0 may still have written @bufs.
+ * tells a pushed buffer from a filled head. A pop of a filled head whose
+ * cmpxchg fails and that then finds a pushed buffer returns 0: a dequeue
+ * then sees it queued (bufq_queued_any()) and takes work_lock. With the
+ * head closed no push succeeds, so a work_lock holder's pop takes all the
+ * head holds, up to @n. Context: any. Return: how many; a pop that returns
+ * 0 may still have written @bufs.
  */
 static __always_inline unsigned int bufq_head_pop_n(struct bufq *q,
 						    struct bufq_buf **bufs,
@@ -1756,6 +1761,8 @@ static __always_inline unsigned int bufq_head_pop_n(struct bufq *q,
 {
 	unsigned long w;
 
+	if (unlikely(!n))
+		return 0;	/* the pushed one is not for a pop of none */
 	/*
 	 * Pairs with the cmpxchg of bufq_head_push() (the slot, then the
 	 * word) and with the release of __bufq_head_fill() (slots, count).
@@ -1862,7 +1869,7 @@ static __always_inline void __bufq_head_fill(struct bufq *q)
 		WRITE_ONCE(q->head_slot[i], llist_entry(n, struct bufq_buf, lnode));
 	q->taken = n;
 	w = READ_ONCE(q->head_word);	/* empty: no pop changes it */
-	/* Slots, then count: pairs with bufq_mag_pop()'s acquire. */
+	/* Slots, then count: pairs with the acquires of bufq_head_pop_n(). */
 	smp_store_release(&q->head_word, w + m + BUFQ_PC_GEN);
 	/* Counted in the head before no longer in nr_queued. */
 	smp_wmb();	/* pairs with the smp_rmb() in bufq_queued_taken() */

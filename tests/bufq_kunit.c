@@ -3451,8 +3451,12 @@ static void bufq_test_head_push(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[0]), 0);
 	bufq_test_head_expect(test, q, bufs, 0, 0);
 
-	/* 0 on the head, 1 pushed behind it. */
+	/* 0 on the head, 1 pushed behind it; a bulk dequeue of none takes none. */
 	KUNIT_EXPECT_EQ(test, bufq_enqueue(q, bufs[0]), 0);
+	bufq_test_expect_pushed(test, q, true);
+	out[0] = ERR_PTR(-EFAULT);
+	KUNIT_EXPECT_EQ(test, bufq_dequeue_bulk(q, out, 0), 0);
+	KUNIT_EXPECT_PTR_EQ(test, out[0], ERR_PTR(-EFAULT));
 	bufq_test_expect_pushed(test, q, true);
 	bufq_test_expect_counts(test, q, 4, 0, 1, 3);
 	KUNIT_EXPECT_EQ(test, bufq_count(q), 1);

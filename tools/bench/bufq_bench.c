@@ -759,7 +759,7 @@ enum bufq_bench_fig {
 };
 
 /* The one-thread figures' names: "<name> <impl> <ps> ps/cycle". */
-static const char *const bufq_bench_fig_names[] = {
+static const char *const bufq_bench_fig_names[BUFQ_BENCH_TWO] = {
 	[BUFQ_BENCH_SINGLE] = "single",
 	[BUFQ_BENCH_BULK8] = "bulk8",
 	[BUFQ_BENCH_BULK32] = "bulk32",
@@ -814,9 +814,9 @@ static int bufq_bench_one(const struct bufq_bench_impl *impl,
 
 /*
  * Round @r of @fig: every implementation, starting at the r-th, so none
- * always runs first or after the same one; a one-thread figure
- * BUFQ_BENCH_REPS times so (once under -icount, where the clock counts
- * instructions and the host changes nothing), printed as the best.
+ * always runs first or after the same one. A one-thread figure is
+ * measured BUFQ_BENCH_REPS times so (once under -icount, where the clock
+ * counts instructions and the host changes nothing), and its best printed.
  */
 static int bufq_bench_round(enum bufq_bench_fig fig, unsigned int r)
 {
