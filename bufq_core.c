@@ -911,6 +911,20 @@ static noinline void bufq_put_free_slow(struct bufq *q, struct bufq_buf **bufs,
 	bufq_put_finish(q, &p);
 }
 
+/* bufq_wake_cached() when someone waits: out of line, as bufq_wake_pend(). */
+static noinline void bufq_wake_cached_slow(struct bufq *q, unsigned int n)
+{
+	unsigned long flags;
+	bool dead;
+
+	raw_spin_lock_irqsave(&q->free_lock, flags);
+	__bufq_wake_fetchers(q, n);
+	dead = q->dead;
+	raw_spin_unlock_irqrestore(&q->free_lock, flags);
+	if (!dead)
+		bufq_wake_poll(q);
+}
+
 /*
  * Wake fetchers for @n buffers a reuse put in a cache. Our cmpxchg in
  * bufq_pc_push() is a full barrier before these tests: it pairs with the
@@ -919,19 +933,10 @@ static noinline void bufq_put_free_slow(struct bufq *q, struct bufq_buf **bufs,
  */
 static __always_inline void bufq_wake_cached(struct bufq *q, unsigned int n)
 {
-	unsigned long flags;
-	bool dead;
-
 	/* Ordered by bufq_pc_push()'s cmpxchg: see above. */
-	if (likely(!waitqueue_active(&q->poll_wait) &&
-		   !swait_active(&q->free_wait)))
-		return;
-	raw_spin_lock_irqsave(&q->free_lock, flags);
-	__bufq_wake_fetchers(q, n);
-	dead = q->dead;
-	raw_spin_unlock_irqrestore(&q->free_lock, flags);
-	if (!dead)
-		bufq_wake_poll(q);
+	if (unlikely(waitqueue_active(&q->poll_wait) ||
+		     swait_active(&q->free_wait)))
+		bufq_wake_cached_slow(q, n);
 }
 
 /* Return buffers the caller owns, cleanup done and FREE, to the queue. */
@@ -1464,25 +1469,61 @@ static noinline struct bufq_buf *bufq_take_slow(struct bufq *q)
 	return b;
 }
 
-/* Take a free buffer, held by the caller now; counts no failure. */
-static __always_inline int bufq_take_free_buf(struct bufq *q, void **buf,
-					      void **ctx)
+/* A buffer the caller holds now: its areas to the caller. */
+static __always_inline void bufq_hand_out(struct bufq *q, struct bufq_buf *b,
+					  void **buf, void **ctx)
+{
+	*buf = b->data;
+	if (ctx)
+		*ctx = bufq_ctx_of(q, b);
+}
+
+/*
+ * bufq_take_free_buf() when its events are traced or this CPU's cache has
+ * nothing for it: out of line, so that the fast path saves no registers.
+ * @count: count a failure (bufq_fetch(); a fetch that waits does not).
+ */
+static noinline int bufq_take_free_slow(struct bufq *q, void **buf,
+					void **ctx, bool count)
 {
 	struct bufq_buf *b;
+	int ret;
 
-	/* Any CPU's cache would do: raw_cpu_ptr() needs no preemption off. */
-	if (likely(bufq_pc_pop(raw_cpu_ptr(q->pcpu), &b, 1, BUFQ_PC_NOPOP))) {
+	if (bufq_pc_pop(raw_cpu_ptr(q->pcpu), &b, 1, BUFQ_PC_NOPOP)) {
 		trace_bufq_fetch(q, b->data, 0, false);
 		bufq_set_state(q, b, BUFQ_STATE_HELD);
 	} else {
 		b = bufq_take_slow(q);
-		if (IS_ERR(b))
-			return PTR_ERR(b);
+		if (IS_ERR(b)) {
+			ret = PTR_ERR(b);
+			if (count && ret != -ESHUTDOWN)
+				bufq_count_failure(q, ret);
+			return ret;
+		}
 	}
-	*buf = b->data;
-	if (ctx)
-		*ctx = bufq_ctx_of(q, b);
+	bufq_hand_out(q, b, buf, ctx);
 	return 0;
+}
+
+/* Take a free buffer, held by the caller now; @count: as above. */
+static __always_inline int __bufq_take_free_buf(struct bufq *q, void **buf,
+						void **ctx, bool count)
+{
+	struct bufq_buf *b;
+
+	/* Any CPU's cache would do: raw_cpu_ptr() needs no preemption off. */
+	if (unlikely(trace_bufq_fetch_enabled()) ||
+	    unlikely(!bufq_pc_pop(raw_cpu_ptr(q->pcpu), &b, 1, BUFQ_PC_NOPOP)))
+		return bufq_take_free_slow(q, buf, ctx, count);
+	bufq_set_state(q, b, BUFQ_STATE_HELD);
+	bufq_hand_out(q, b, buf, ctx);
+	return 0;
+}
+
+/* The fetch side's take for bufq_wait_take(): counts no failure. */
+static int bufq_take_free_buf(struct bufq *q, void **buf, void **ctx)
+{
+	return __bufq_take_free_buf(q, buf, ctx, false);
 }
 
 /**
@@ -1503,11 +1544,7 @@ static __always_inline int bufq_take_free_buf(struct bufq *q, void **buf,
  */
 int bufq_fetch(struct bufq *q, void **buf, void **ctx)
 {
-	int ret = bufq_take_free_buf(q, buf, ctx);
-
-	if (ret && ret != -ESHUTDOWN)
-		bufq_count_failure(q, ret);
-	return ret;
+	return __bufq_take_free_buf(q, buf, ctx, true);
 }
 EXPORT_SYMBOL_GPL(bufq_fetch);
 
@@ -1979,22 +2016,28 @@ static __always_inline struct bufq_buf *__bufq_take_next(struct bufq *q,
 	return b;
 }
 
+/* bufq_wake_pend() when a consumer sleeps in bufq_wait_take(). */
+static noinline void bufq_wake_pend_slow(struct bufq *q, unsigned int n)
+{
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&q->work_lock, flags);
+	__bufq_wake_consumers(q, n);
+	raw_spin_unlock_irqrestore(&q->work_lock, flags);
+}
+
 /*
  * Wake consumers for @n buffers pushed on pend or the head. The push's
  * cmpxchg (of pend, or of the head's word) is a full barrier before the
  * tests: it pairs with the one a sleeper makes between queueing itself
  * and testing pend and the head (set_current_state() in bufq_wait_take()),
- * and with bufq_poll()'s.
+ * and with bufq_poll()'s. The tests are inline, the wake-ups out of line:
+ * an enqueue that wakes no one saves no registers for them.
  */
 static __always_inline void bufq_wake_pend(struct bufq *q, unsigned int n)
 {
-	unsigned long flags;
-
-	if (unlikely(swait_active(&q->work_wait))) {
-		raw_spin_lock_irqsave(&q->work_lock, flags);
-		__bufq_wake_consumers(q, n);
-		raw_spin_unlock_irqrestore(&q->work_lock, flags);
-	}
+	if (unlikely(swait_active(&q->work_wait)))
+		bufq_wake_pend_slow(q, n);
 	/* Ordered by the push's cmpxchg, as above. */
 	if (unlikely(waitqueue_active(&q->poll_wait)))
 		bufq_wake_poll(q);
@@ -2106,14 +2149,15 @@ int bufq_enqueue_with_timer(struct bufq *q, void *buf, unsigned int msecs,
 }
 EXPORT_SYMBOL_GPL(bufq_enqueue_with_timer);
 
-/* Take the head of the consumer list; held by the caller now. */
-static __always_inline struct bufq_buf *bufq_take_queued(struct bufq *q)
+/*
+ * Take the head of the consumer list under work_lock, when the head had
+ * nothing for a dequeue and something is queued; held by the caller now.
+ */
+static struct bufq_buf *bufq_take_queued_locked(struct bufq *q)
 {
-	struct bufq_buf *b = bufq_head_pop(q);
+	struct bufq_buf *b;
 	unsigned long flags;
 
-	if (likely(b) || !bufq_queued_any(q))
-		return b;
 	raw_spin_lock_irqsave(&q->work_lock, flags);
 	b = list_first_entry_or_null(&q->work_list, struct bufq_buf, node);
 	if (b) {
@@ -2127,6 +2171,22 @@ static __always_inline struct bufq_buf *bufq_take_queued(struct bufq *q)
 	__bufq_head_open(q);
 	raw_spin_unlock_irqrestore(&q->work_lock, flags);
 	return b;
+}
+
+/*
+ * bufq_dequeue() when its events are traced or the head had nothing for
+ * it: out of line, so that the fast path saves no registers.
+ */
+static noinline int bufq_dequeue_slow(struct bufq *q, void **buf, void **ctx)
+{
+	struct bufq_buf *b = bufq_head_pop(q);
+
+	if (!b && bufq_queued_any(q))
+		b = bufq_take_queued_locked(q);
+	if (!b)
+		return READ_ONCE(q->dead) ? -ESHUTDOWN : -ENODATA;
+	bufq_hand_out(q, b, buf, ctx);
+	return 0;
 }
 
 /**
@@ -2144,14 +2204,19 @@ static __always_inline struct bufq_buf *bufq_take_queued(struct bufq *q)
  */
 int bufq_dequeue(struct bufq *q, void **buf, void **ctx)
 {
-	struct bufq_buf *b = bufq_take_queued(q);
+	struct bufq_buf *b;
 
-	if (!b)
+	if (unlikely(trace_bufq_dequeue_enabled()))
+		return bufq_dequeue_slow(q, buf, ctx);
+	/* A failed pop may have written @b: it is ours only on success. */
+	if (likely(bufq_head_pop_n(q, &b, 1, true))) {
+		bufq_set_state(q, b, BUFQ_STATE_HELD);
+		bufq_hand_out(q, b, buf, ctx);
+		return 0;
+	}
+	if (!bufq_queued_any(q))
 		return READ_ONCE(q->dead) ? -ESHUTDOWN : -ENODATA;
-	*buf = b->data;
-	if (ctx)
-		*ctx = bufq_ctx_of(q, b);
-	return 0;
+	return bufq_dequeue_slow(q, buf, ctx);
 }
 EXPORT_SYMBOL_GPL(bufq_dequeue);
 
@@ -2313,6 +2378,21 @@ int bufq_dequeue_desc(struct bufq *q, void **buf, struct bufq_desc *desc,
 }
 EXPORT_SYMBOL_GPL(bufq_dequeue_desc);
 
+/*
+ * bufq_reuse() with a reuse_cleanup callback: out of line, so that the
+ * fast path saves no registers for the call.
+ */
+static noinline int bufq_reuse_slow(struct bufq *q, void *buf)
+{
+	struct bufq_buf *b = bufq_claim(q, buf, BUFQ_STATE_FREE);
+
+	if (!b)
+		return -EINVAL;
+	bufq_cleanup(q, b);
+	bufq_put_free_one(q, b);
+	return 0;
+}
+
 /**
  * bufq_reuse - hand a buffer back to the producer list
  * @q: the queue
@@ -2329,11 +2409,13 @@ EXPORT_SYMBOL_GPL(bufq_dequeue_desc);
  */
 int bufq_reuse(struct bufq *q, void *buf)
 {
-	struct bufq_buf *b = bufq_claim(q, buf, BUFQ_STATE_FREE);
+	struct bufq_buf *b;
 
+	if (unlikely(q->reuse_cleanup))
+		return bufq_reuse_slow(q, buf);
+	b = bufq_claim(q, buf, BUFQ_STATE_FREE);
 	if (!b)
 		return -EINVAL;
-	bufq_cleanup(q, b);
 	bufq_put_free_one(q, b);
 	return 0;
 }
