@@ -2173,6 +2173,12 @@ static struct bufq_buf *bufq_take_queued_locked(struct bufq *q)
 	return b;
 }
 
+/* What a dequeue that found nothing returns. */
+static int bufq_dequeue_none(const struct bufq *q)
+{
+	return READ_ONCE(q->dead) ? -ESHUTDOWN : -ENODATA;
+}
+
 /*
  * bufq_dequeue() when its events are traced or the head had nothing for
  * it: out of line, so that the fast path saves no registers.
@@ -2184,7 +2190,7 @@ static noinline int bufq_dequeue_slow(struct bufq *q, void **buf, void **ctx)
 	if (!b && bufq_queued_any(q))
 		b = bufq_take_queued_locked(q);
 	if (!b)
-		return READ_ONCE(q->dead) ? -ESHUTDOWN : -ENODATA;
+		return bufq_dequeue_none(q);
 	bufq_hand_out(q, b, buf, ctx);
 	return 0;
 }
@@ -2215,7 +2221,7 @@ int bufq_dequeue(struct bufq *q, void **buf, void **ctx)
 		return 0;
 	}
 	if (!bufq_queued_any(q))
-		return READ_ONCE(q->dead) ? -ESHUTDOWN : -ENODATA;
+		return bufq_dequeue_none(q);
 	return bufq_dequeue_slow(q, buf, ctx);
 }
 EXPORT_SYMBOL_GPL(bufq_dequeue);
