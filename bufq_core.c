@@ -329,12 +329,6 @@ static __always_inline unsigned int bufq_claim_n(struct bufq *q, void **bufs,
 	return i;
 }
 
-static void bufq_set_state(struct bufq *q, struct bufq_buf *b,
-			   enum bufq_state state)
-{
-	WRITE_ONCE(b->magic, bufq_magic(q, b, state));
-}
-
 /*
  * Per-CPU caches of free buffers (magazines, as SLUB's and page_pool's), in
  * front of the producer stack: a fetch takes from its CPU's cache and a
@@ -2506,7 +2500,7 @@ int bufq_set_payload(struct bufq *q, void *buf, unsigned int len)
 {
 	if (!q->mappable || len > q->buffer_size)
 		return -EINVAL;
-	WRITE_ONCE(bufq_map_of(bufq_buf_of(q, buf))->len, len);
+	bufq_map_set_len(q, buf, len);
 	return 0;
 }
 EXPORT_SYMBOL_GPL(bufq_set_payload);
@@ -2524,58 +2518,9 @@ unsigned int bufq_payload(struct bufq *q, void *buf)
 {
 	if (!q->mappable)
 		return 0;
-	return READ_ONCE(bufq_map_of(bufq_buf_of(q, buf))->len);
+	return bufq_map_len(q, buf);
 }
 EXPORT_SYMBOL_GPL(bufq_payload);
-
-/**
- * bufq_lend - lend a buffer the caller holds to a user-space holder
- * @q: a mappable queue
- * @buf: a buffer the caller just took (fetch or dequeue)
- * @owner: the holder, non-zero
- *
- * From now on kernel hand-ins refuse @buf; bufq_unlend() with @owner
- * gives it back. Once this returns, @buf may be back with its owner's
- * other threads: the caller must not touch it.
- *
- * Context: any.
- * Return: the buffer's index.
- */
-u32 bufq_lend(struct bufq *q, void *buf, unsigned long owner)
-{
-	struct bufq_buf *b = bufq_buf_of(q, buf);
-	u32 index = bufq_map_of(b)->index;
-
-	bufq_set_state(q, b, BUFQ_STATE_LENT);
-	/* Pairs with the cmpxchg() in bufq_unlend(): LENT before owned. */
-	smp_store_release(&q->slots[index].owner, owner);
-	return index;
-}
-
-/**
- * bufq_unlend - take a buffer back from its user-space holder
- * @q: a mappable queue
- * @index: the buffer's index, below q->nr_slots
- * @owner: the holder that must hold it
- *
- * Of several racing calls for one buffer, one gets it.
- *
- * Context: any.
- * Return: the buffer, held by the caller now; NULL if @owner does not
- * hold buffer @index.
- */
-void *bufq_unlend(struct bufq *q, u32 index, unsigned long owner)
-{
-	struct bufq_slot *s = &q->slots[index];
-	struct bufq_buf *b;
-
-	/* Full barrier: pairs with smp_store_release() in bufq_lend(). */
-	if (!owner || !try_cmpxchg(&s->owner, &owner, 0))
-		return NULL;
-	b = s->buf;
-	bufq_set_state(q, b, BUFQ_STATE_HELD);
-	return b->data;
-}
 
 static bool bufq_deadline_less(struct rb_node *a, const struct rb_node *b)
 {

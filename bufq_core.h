@@ -114,14 +114,6 @@ int bufq_mem_slots_init(struct bufq *q, gfp_t gfp);
 void bufq_mem_slots_free(struct bufq *q);
 struct page *bufq_mem_page(struct bufq *q, pgoff_t pgoff);
 
-/*
- * bufq_core.c, for bufq_file.c: buffers lent to user space. A LENT
- * buffer is refused by every kernel hand-in; only bufq_unlend() takes it
- * back, and only from the owner it names.
- */
-u32 bufq_lend(struct bufq *q, void *buf, unsigned long owner);
-void *bufq_unlend(struct bufq *q, u32 index, unsigned long owner);
-
 static inline unsigned long bufq_slot_owner(const struct bufq *q, u32 index)
 {
 	return READ_ONCE(q->slots[index].owner);
@@ -132,6 +124,81 @@ static inline struct bufq_buf *bufq_buf_of(const struct bufq *q, void *buf)
 	if (q->paged)	/* the header, with bit 0 set: see bufq_mem.c */
 		return (void *)(page_private(virt_to_page(buf)) & ~1UL);
 	return buf - sizeof(struct bufq_buf);
+}
+
+static inline void bufq_set_state(struct bufq *q, struct bufq_buf *b,
+				  enum bufq_state state)
+{
+	WRITE_ONCE(b->magic, bufq_magic(q, b, state));
+}
+
+/* A mappable queue's buffer @buf: its payload (bufq_payload()). */
+static inline unsigned int bufq_map_len(const struct bufq *q, void *buf)
+{
+	return READ_ONCE(bufq_map_of(bufq_buf_of(q, buf))->len);
+}
+
+static inline void bufq_map_set_len(const struct bufq *q, void *buf,
+				    unsigned int len)
+{
+	WRITE_ONCE(bufq_map_of(bufq_buf_of(q, buf))->len, len);
+}
+
+/*
+ * For bufq_file.c: buffers lent to user space, inline in its per-record
+ * loops (an out-of-line call costs as much as a hundred instructions
+ * under emulation: docs/benchmarks.md). A LENT buffer is refused by every
+ * kernel hand-in; only bufq_unlend() takes it back, and only from the
+ * owner it names.
+ */
+/**
+ * bufq_lend - lend a buffer the caller holds to a user-space holder
+ * @q: a mappable queue
+ * @buf: a buffer the caller just took (fetch or dequeue)
+ * @owner: the holder, non-zero
+ *
+ * From now on kernel hand-ins refuse @buf; bufq_unlend() with @owner
+ * gives it back. Once this returns, @buf may be back with its owner's
+ * other threads: the caller must not touch it.
+ *
+ * Context: any.
+ * Return: the buffer's index.
+ */
+static inline u32 bufq_lend(struct bufq *q, void *buf, unsigned long owner)
+{
+	struct bufq_buf *b = bufq_buf_of(q, buf);
+	u32 index = bufq_map_of(b)->index;
+
+	bufq_set_state(q, b, BUFQ_STATE_LENT);
+	/* Pairs with the cmpxchg() in bufq_unlend(): LENT before owned. */
+	smp_store_release(&q->slots[index].owner, owner);
+	return index;
+}
+
+/**
+ * bufq_unlend - take a buffer back from its user-space holder
+ * @q: a mappable queue
+ * @index: the buffer's index, below q->nr_slots
+ * @owner: the holder that must hold it
+ *
+ * Of several racing calls for one buffer, one gets it.
+ *
+ * Context: any.
+ * Return: the buffer, held by the caller now; NULL if @owner does not
+ * hold buffer @index.
+ */
+static inline void *bufq_unlend(struct bufq *q, u32 index,
+				unsigned long owner)
+{
+	struct bufq_slot *s = &q->slots[index];
+	struct bufq_buf *b;
+
+	/* Full barrier: pairs with smp_store_release() in bufq_lend(). */
+	if (!owner || !try_cmpxchg(&s->owner, &owner, 0))
+		return NULL;
+	b = s->buf;
+	bufq_set_state(q, b, BUFQ_STATE_HELD);
+	return b->data;
 }
 
 /* bufq_core.c: module init and exit, called by bufq_main.c. */

@@ -167,22 +167,29 @@ static u32 bufq_file_holders(struct bufq_file *bf)
 	return n;
 }
 
-/* Is @owner, a slot's owner word, one of @bf's holders? */
-static bool bufq_file_owns(struct bufq_file *bf, unsigned long owner)
+/* bufq_file_owns() for an owner other than the last holder. */
+static bool bufq_file_owns_slow(struct bufq_file *bf, unsigned long owner)
 {
 	struct bufq_holder *h;
 	bool ret = false;
 
-	if (!owner)
-		return false;
-	if (owner == (unsigned long)READ_ONCE(bf->last))
-		return true;
 	rcu_read_lock();
 	list_for_each_entry_rcu(h, &bf->holders, node)
 		if ((unsigned long)h == owner)
 			ret = true;
 	rcu_read_unlock();
 	return ret;
+}
+
+/* Is @owner, a slot's owner word, one of @bf's holders? */
+static __always_inline bool bufq_file_owns(struct bufq_file *bf,
+					   unsigned long owner)
+{
+	if (!owner)
+		return false;
+	if (owner == (unsigned long)READ_ONCE(bf->last))
+		return true;
+	return bufq_file_owns_slow(bf, owner);
 }
 
 /*
@@ -258,8 +265,8 @@ static void bufq_file_requeue(struct bufq *q, void *buf)
  * it. Return: the buffer, or an ERR_PTR(): -EINVAL for an index out of
  * range, -EBADSLT if user space does not hold it through @bf.
  */
-static void *bufq_file_unlend(struct bufq_file *bf, u32 index,
-			      unsigned long *ownerp)
+static __always_inline void *bufq_file_unlend(struct bufq_file *bf,
+					      u32 index, unsigned long *ownerp)
 {
 	unsigned long owner;
 	void *buf;
@@ -576,8 +583,9 @@ static fmode_t bufq_op_fmode(u32 op)
  * the checks bufq_batch_run() makes before it touches the queue, in its
  * order.
  */
-static int bufq_batch_check(const struct bufq_file *bf, fmode_t mode,
-			    const struct bufq_batch_op *op)
+static __always_inline int bufq_batch_check(const struct bufq_file *bf,
+					    fmode_t mode,
+					    const struct bufq_batch_op *op)
 {
 	if (op->__reserved)
 		return -EINVAL;
@@ -796,7 +804,7 @@ static bool bufq_batch_hand_out(struct bufq_batch_ctx *bc, u32 i, u32 got,
 	for (r = i; r < i + got; r++) {
 		op = &bc->ops[r];
 		if (dequeue)
-			op->len = bufq_payload(q, bc->bufs[r]);
+			op->len = bufq_map_len(q, bc->bufs[r]);
 		op->index = bufq_lend(q, bc->bufs[r], (unsigned long)h);
 		op->result = 0;
 	}
@@ -901,7 +909,7 @@ static void bufq_batch_give(struct bufq_batch_ctx *bc, u32 i, u32 end)
 		return;
 	}
 	for (r = i; r < end; r++)
-		bufq_set_payload(q, bc->bufs[r], bc->ops[r].len);
+		bufq_map_set_len(q, bc->bufs[r], bc->ops[r].len);
 	for (r = i; r < end; r = k) {
 		if (bc->ops[r].flags & BUFQ_ENQUEUE_AT_HEAD) {
 			k = r + 1;
