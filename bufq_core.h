@@ -132,7 +132,11 @@ static inline void bufq_set_state(struct bufq *q, struct bufq_buf *b,
 	WRITE_ONCE(b->magic, bufq_magic(q, b, state));
 }
 
-/* A mappable queue's buffer @buf: its payload (bufq_payload()). */
+/*
+ * The payload of @buf, a buffer of a mappable queue, unchecked: the caller
+ * knows @q is mappable and, to set it, that @len <= q->buffer_size
+ * (bufq_payload(), bufq_set_payload(), BATCH's bufq_batch_check()).
+ */
 static inline unsigned int bufq_map_len(const struct bufq *q, void *buf)
 {
 	return READ_ONCE(bufq_map_of(bufq_buf_of(q, buf))->len);
@@ -145,11 +149,11 @@ static inline void bufq_map_set_len(const struct bufq *q, void *buf,
 }
 
 /*
- * For bufq_file.c: buffers lent to user space, inline in its per-record
- * loops (an out-of-line call costs as much as a hundred instructions
- * under emulation: docs/benchmarks.md). A LENT buffer is refused by every
- * kernel hand-in; only bufq_unlend() takes it back, and only from the
- * owner it names.
+ * For bufq_file.c: buffers lent to user space, inline because BATCH
+ * calls them for every record, and a call costs more than their few
+ * instructions (docs/benchmarks.md, "What a primitive costs here"). A
+ * LENT buffer is refused by every kernel hand-in; only bufq_unlend()
+ * takes it back, and only from the owner it names.
  */
 /**
  * bufq_lend - lend a buffer the caller holds to a user-space holder

@@ -168,7 +168,7 @@ static u32 bufq_file_holders(struct bufq_file *bf)
 }
 
 /* bufq_file_owns() for an owner other than the last holder. */
-static bool bufq_file_owns_slow(struct bufq_file *bf, unsigned long owner)
+static noinline bool bufq_file_owns_slow(struct bufq_file *bf, unsigned long owner)
 {
 	struct bufq_holder *h;
 	bool ret = false;
@@ -187,7 +187,7 @@ static __always_inline bool bufq_file_owns(struct bufq_file *bf,
 {
 	if (!owner)
 		return false;
-	if (owner == (unsigned long)READ_ONCE(bf->last))
+	if (likely(owner == (unsigned long)READ_ONCE(bf->last)))
 		return true;
 	return bufq_file_owns_slow(bf, owner);
 }
