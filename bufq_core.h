@@ -148,22 +148,16 @@ static inline void bufq_map_set_len(const struct bufq *q, void *buf,
 	WRITE_ONCE(bufq_map_of(bufq_buf_of(q, buf))->len, len);
 }
 
-/*
- * For bufq_file.c: buffers lent to user space, inline because BATCH
- * calls them for every record, and a call costs more than their few
- * instructions (docs/benchmarks.md, "What a primitive costs here"). A
- * LENT buffer is refused by every kernel hand-in; only bufq_unlend()
- * takes it back, and only from the owner it names.
- */
 /**
  * bufq_lend - lend a buffer the caller holds to a user-space holder
  * @q: a mappable queue
  * @buf: a buffer the caller just took (fetch or dequeue)
  * @owner: the holder, non-zero
  *
- * From now on kernel hand-ins refuse @buf; bufq_unlend() with @owner
- * gives it back. Once this returns, @buf may be back with its owner's
- * other threads: the caller must not touch it.
+ * For bufq_file.c, inline with bufq_unlend() because BATCH calls them
+ * for every record. From now on kernel hand-ins refuse @buf (LENT); only
+ * bufq_unlend() with @owner gives it back. Once this returns, @buf may
+ * be back with its owner's other threads: the caller must not touch it.
  *
  * Context: any.
  * Return: the buffer's index.

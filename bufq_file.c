@@ -168,7 +168,8 @@ static u32 bufq_file_holders(struct bufq_file *bf)
 }
 
 /* bufq_file_owns() for an owner other than the last holder. */
-static noinline bool bufq_file_owns_slow(struct bufq_file *bf, unsigned long owner)
+static noinline bool bufq_file_owns_slow(struct bufq_file *bf,
+					 unsigned long owner)
 {
 	struct bufq_holder *h;
 	bool ret = false;
