@@ -199,10 +199,13 @@ def host_load(path):
                     f"CPUs on average while the VM ran, more than the {free} the host "
                     f"has beyond the VM's {vcpus} vCPUs: figures are slowed "
                     f"unevenly; trust only ratios whose rounds agree.")
-    if float(after[0]) - vm > free + 0.5:
+    # The 1-minute load average covers the run's last minute, in which the
+    # VM may keep all its vCPUs busy, not the run's mean (vm): a load above
+    # the host's CPUs means that something waited for one.
+    if float(after[0]) > cpus + 0.5:
         warn.append(f"WARNING: the host was busy: its load average after the run "
-                    f"({after[0]}) exceeds what the VM accounts for ({vm:.2f}) by more "
-                    f"than the {free} CPUs the host has beyond the VM's {vcpus} vCPUs.")
+                    f"({after[0]}) exceeds its {cpus} CPUs by more than half a CPU: "
+                    f"tasks waited for a CPU.")
     oops = int(h.get("guest_oops", ["0"])[0])
     if oops:
         warn.append(f"WARNING: the guest's kernel log has {oops} BUG, WARNING, Oops or "
