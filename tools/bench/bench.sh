@@ -11,7 +11,8 @@
 # docs/benchmarks.png. BUFQ_BENCH_ONLY=kernel runs only the kernel figures
 # (bufq_bench.ko), for a quick look at one change. A second boot under
 # -icount counts the guest instructions of the one-thread kernel figures
-# (BUFQ_BENCH_ICOUNT=0 skips it).
+# (BUFQ_BENCH_ICOUNT=0 skips it). The report ends with how far each ratio
+# moved since the previous finished run (build/bench-prev).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 out=$ROOT/build/bench
@@ -27,6 +28,14 @@ command -v gnuplot >/dev/null || {
 }
 stock=$("$ROOT/tools/vm/stock.sh")
 say "stock kernel $(cat "$stock/release")"
+
+# The last finished run's logs stay in build/bench-prev: the report ends
+# with how far each ratio moved since (an idle run against a loaded one).
+prev=$ROOT/build/bench-prev
+if grep -qsx 'BENCH OK' "$out/console.log" && [ -f "$out/host.txt" ]; then
+	rm -rf "$prev" && mkdir -p "$prev"
+	cp "$out/console.log" "$out/host.txt" "$prev/"
+fi
 
 # Build in a copy, so these objects never mix with `make check`'s.
 rm -rf "$out" && mkdir -p "$out/src" "$out/stage/bin" "$out/stage/lib/modules"
@@ -123,6 +132,8 @@ if [ "${BUFQ_BENCH_ICOUNT:-1}" = 1 ]; then
 	}
 	icount="--icount $out/console-icount.log"
 fi
-# shellcheck disable=SC2086 # $icount is two words or none
+agree=
+[ -f "$prev/console.log" ] && agree="--agree $prev/console.log"
+# shellcheck disable=SC2086 # $icount and $agree are two words or none
 exec python3 "$ROOT/tools/bench/report.py" "$out/console.log" --host "$out/host.txt" \
-	$icount "$@"
+	$icount $agree "$@"

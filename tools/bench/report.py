@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Turn a `make bench` console log into the table of figures and ratios.
 
-Usage: report.py CONSOLE_LOG [--host HOST_FILE] [--icount ICOUNT_LOG] [--update]
+Usage: report.py CONSOLE_LOG [--host HOST_FILE] [--icount ICOUNT_LOG]
+                 [--agree OTHER_LOG] [--update]
 Every figure is min / median / max over the rounds of one boot; a ratio is
 bufq's median over the alternative's, with the least, greatest and median
 ratio of the rounds (the n-th measurement of each implementation of a figure is
@@ -11,9 +12,13 @@ the host was and warns when it was too busy. ICOUNT_LOG (bench.sh's
 second boot, under QEMU -icount) adds the one-thread figures as guest
 instructions per cycle. With --update, also rewrite
 the table in docs/benchmarks.md (between its BEGIN/END markers) and draw
-docs/benchmarks.png with gnuplot.
+docs/benchmarks.png with gnuplot. With --agree, also compare every ratio
+with those of another run's console log (bench.sh passes the previous
+run's): how far each moved, and whether it moved by no more than 25%, the
+issue's test of a benchmark that survives a busy host.
 """
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -213,6 +218,42 @@ def host_load(path):
     return lines, warn
 
 
+AGREE = 0.25    # two runs agree on a ratio that moved by at most this
+
+
+def agreement(figs, units, other, other_host):
+    """Every ratio of this run beside OTHER's (MB/s ones are msgs/s ones)."""
+    ofigs, ounits = parse(other)
+    mine = {(r[0], r[2], r[4]): r for r in rows(figs, units) if r[1] != "MB/s"}
+    theirs = {(r[0], r[2], r[4]): r for r in rows(ofigs, ounits) if r[1] != "MB/s"}
+    keys = [k for k in mine if k in theirs]
+    if not keys:
+        return []
+    hl = " ".join(host_load(other_host)[0])
+    load = re.search(r"The VM got ([0-9.]+) CPUs.*other processes took ([0-9.]+) CPUs", hl)
+    lines = [f"Agreement with {os.path.relpath(other)}, the previous run"
+             + (f" (the VM got {load[1]} CPUs, other processes {load[2]})" if load else "")
+             + f": each ratio of medians (in brackets, the median of round ratios) "
+             f"in both runs and how far it moved from that run to this one; the runs "
+             f"agree on a ratio that moved by at most {AGREE:.0%}.", "",
+             "| figure | bufq ÷ alt | this run | that run | moved (of medians) | "
+             "moved (median of rounds) |", "|---|---|---:|---:|---:|---:|"]
+    n_med = n_rnd = 0
+    for k in keys:
+        a, b = mine[k][6], theirs[k][6]
+        dm, dr = a.med / b.med - 1, a.pmed / b.pmed - 1
+        n_med += abs(dm) <= AGREE
+        n_rnd += abs(dr) <= AGREE
+
+        def cell(d):
+            return f"{d:+.0%}" if abs(d) <= AGREE else f"**{d:+.0%}**"
+        lines.append(f"| {k[0]} | {k[1]} ÷ {k[2]} | {a.med:.2f}x ({a.pmed:.2f}) | "
+                     f"{b.med:.2f}x ({b.pmed:.2f}) | {cell(dm)} | {cell(dr)} |")
+    lines += ["", f"{n_med} of {len(keys)} ratios agree within ±{AGREE:.0%} by the "
+              f"ratio of medians, {n_rnd} of {len(keys)} by the median of round ratios"]
+    return lines
+
+
 def fmt(v):
     return f"{v:.3f}" if v < 10 else f"{v:,.0f}"
 
@@ -342,6 +383,7 @@ def take_opt(args, name):
 def main():
     args = sys.argv[1:]
     hostfile, icount = take_opt(args, "--host"), take_opt(args, "--icount")
+    other = take_opt(args, "--agree")
     host = host_load(hostfile) if hostfile else ([], [])
     figs, units = parse(args[0])
     if icount:
@@ -361,6 +403,11 @@ def main():
         chart(figs, units, os.path.join(ROOT, "docs", "benchmarks.png"))
     t = targets(figs)
     missed = [x for x in t if not x[2]]
+    if other:
+        agree = agreement(figs, units, other,
+                          os.path.join(os.path.dirname(other), "host.txt"))
+        if agree:
+            print("\n" + "\n".join(agree))
     print(f"\n{len(t) - len(missed)} of {len(t)} targets met")
     for w in host[1]:
         print(w)
