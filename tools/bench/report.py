@@ -221,6 +221,11 @@ def host_load(path):
 AGREE = 0.25    # two runs agree on a ratio that moved by at most this
 
 
+def moved(d):
+    """A ratio's move, in bold past AGREE."""
+    return f"{d:+.0%}" if abs(d) <= AGREE else f"**{d:+.0%}**"
+
+
 def agreement(figs, units, other, other_host):
     """Every ratio of this run beside OTHER's (MB/s ones are msgs/s ones)."""
     ofigs, ounits = parse(other)
@@ -231,7 +236,7 @@ def agreement(figs, units, other, other_host):
         return []
     hl = " ".join(host_load(other_host)[0])
     load = re.search(r"The VM got ([0-9.]+) CPUs.*other processes took ([0-9.]+) CPUs", hl)
-    lines = [f"Agreement with {os.path.relpath(other)}, the previous run"
+    lines = [f"Agreement with the run of {os.path.relpath(other)}"
              + (f" (the VM got {load[1]} CPUs, other processes {load[2]})" if load else "")
              + f": each ratio of medians (in brackets, the median of round ratios) "
              f"in both runs and how far it moved from that run to this one; the runs "
@@ -244,11 +249,8 @@ def agreement(figs, units, other, other_host):
         dm, dr = a.med / b.med - 1, a.pmed / b.pmed - 1
         n_med += abs(dm) <= AGREE
         n_rnd += abs(dr) <= AGREE
-
-        def cell(d):
-            return f"{d:+.0%}" if abs(d) <= AGREE else f"**{d:+.0%}**"
         lines.append(f"| {k[0]} | {k[1]} ÷ {k[2]} | {a.med:.2f}x ({a.pmed:.2f}) | "
-                     f"{b.med:.2f}x ({b.pmed:.2f}) | {cell(dm)} | {cell(dr)} |")
+                     f"{b.med:.2f}x ({b.pmed:.2f}) | {moved(dm)} | {moved(dr)} |")
     lines += ["", f"{n_med} of {len(keys)} ratios agree within ±{AGREE:.0%} by the "
               f"ratio of medians, {n_rnd} of {len(keys)} by the median of round ratios"]
     return lines
