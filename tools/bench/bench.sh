@@ -12,7 +12,7 @@
 # (bufq_bench.ko), for a quick look at one change. A second boot under
 # -icount counts the guest instructions of the one-thread kernel figures
 # (BUFQ_BENCH_ICOUNT=0 skips it). The report ends with how far each ratio
-# moved since the previous finished run (build/bench-prev).
+# moved since the previous whole run (build/bench-prev).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 out=$ROOT/build/bench
@@ -29,10 +29,13 @@ command -v gnuplot >/dev/null || {
 stock=$("$ROOT/tools/vm/stock.sh")
 say "stock kernel $(cat "$stock/release")"
 
-# The last finished run's logs stay in build/bench-prev: the report ends
-# with how far each ratio moved since (an idle run against a loaded one).
+# The last whole run's logs stay in build/bench-prev: the report ends with
+# how far each ratio moved since (an idle run against a loaded one). A
+# run that did not finish, ran only the kernel figures or logged a kernel
+# warning does not replace it.
 prev=$ROOT/build/bench-prev
-if grep -qsx 'BENCH OK' "$out/console.log" && [ -f "$out/host.txt" ]; then
+if grep -qsx 'BENCH OK' "$out/console.log" && grep -qs '^ubench ' "$out/console.log" &&
+	grep -qsx 'host guest_oops 0' "$out/host.txt"; then
 	rm -rf "$prev" && mkdir -p "$prev"
 	cp "$out/console.log" "$out/host.txt" "$prev/"
 fi
