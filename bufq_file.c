@@ -735,9 +735,9 @@ static int bufq_batch_each(struct bufq_ucmd *ucmd, u64 uops, u32 entry_len,
  * is that of bufq_batch_one() on each record in turn, faults included:
  *
  *  - A chunk that cannot be read whole goes through bufq_batch_one().
- *  - A chunk is written back as read before it runs (bufq_batch_probed()),
- *    as bufq_batch_one() writes back each record: records from the first
- *    one that cannot be written on never run.
+ *  - A chunk's pages are probed for writing before it runs
+ *    (bufq_batch_read()), as bufq_batch_one() writes back each record:
+ *    records from the first one that cannot be written on never run.
  *  - FETCH and DEQUEUE can be undone (bufq_undo_take()), so their results
  *    wait for the next write-back.
  *  - ENQUEUE and REUSE cannot, once the core has the buffer. A run of them
@@ -957,23 +957,38 @@ static void bufq_batch_unwind(struct bufq_batch_ctx *bc, u32 from, u32 to)
 #define BUFQ_BATCH_WORDS	(sizeof(struct bufq_batch_op) / sizeof(u64))
 static_assert(sizeof(struct bufq_batch_op) % sizeof(u64) == 0);
 
-/* Read the chunk's records from user space. Return: false on a fault. */
-static bool bufq_batch_read(struct bufq_batch_ctx *bc, u32 n)
+/*
+ * Read the chunk's @n records from user space and probe them for writing,
+ * in one user access section: on each page they span, the word of the
+ * chunk that the page starts in (or the chunk's first) is written back as
+ * read, as writability is a page's. Return: -EFAULT if they cannot all be
+ * read; else @n, or the first record on a page that cannot be written.
+ */
+static int bufq_batch_read(struct bufq_batch_ctx *bc, u32 n)
 {
-	const u64 __user *src = (const u64 __user *)bc->uops;
-	u64 *dst = (u64 *)bc->ops;
-	u32 i;
+	unsigned long base = (unsigned long)bc->uops, addr = base;
+	unsigned long end = base + n * sizeof(*bc->ops);
+	u64 __user *uw = (u64 __user *)bc->uops;
+	u64 *kw = (u64 *)bc->ops;
+	unsigned long i;
 
-	if (!user_read_access_begin(src, n * sizeof(*bc->ops)))
-		return false;
+	if (!user_access_begin(uw, n * sizeof(*bc->ops)))
+		return -EFAULT;
 	for (i = 0; i < n * BUFQ_BATCH_WORDS; i++)
-		unsafe_get_user(dst[i], &src[i], efault);
-	user_read_access_end();
-	return true;
+		unsafe_get_user(kw[i], &uw[i], eread);
+	for (; addr < end; addr = (addr | ~PAGE_MASK) + 1) {
+		i = (addr - base) / sizeof(u64);
+		unsafe_put_user(kw[i], &uw[i], ewrite);
+	}
+	user_access_end();
+	return n;
 
-efault:
-	user_read_access_end();
-	return false;
+ewrite:
+	user_access_end();
+	return (addr - base) / sizeof(*bc->ops);
+eread:
+	user_access_end();
+	return -EFAULT;
 }
 
 /*
@@ -1074,19 +1089,19 @@ static int bufq_batch_chunk(struct bufq_batch_ctx *bc, u32 n, u32 *done)
 }
 
 /*
- * Run the @n records of the chunk in @bc->ops, read from user space, after
- * a write probe: the chunk is written back as read, and the records from
- * the first one that cannot be written on do not run, so that no record
- * takes a buffer only to give it back (no rise of out_high_water, no
- * EAGAIN for others meanwhile). Return: as bufq_batch_chunk().
+ * Run the @n records of the chunk in @bc->ops, read and probed by
+ * bufq_batch_read(), which found the first @m on writable pages: the
+ * records from the first one that cannot be written on do not run, so that
+ * no record takes a buffer only to give it back (no rise of
+ * out_high_water, no EAGAIN for others meanwhile). Return: as
+ * bufq_batch_chunk().
  */
-static int bufq_batch_probed(struct bufq_batch_ctx *bc, u32 n, u32 *done)
+static int bufq_batch_probed(struct bufq_batch_ctx *bc, u32 n, u32 m,
+			     u32 *done)
 {
-	u32 m;
 	int ret;
 
 	bc->written = 0;
-	m = bufq_batch_write(bc, n);
 	ret = m ? bufq_batch_chunk(bc, m, done) : 0;
 	if (ret || m == n)
 		return ret;
@@ -1118,7 +1133,7 @@ static int bufq_batch_fast(struct bufq_ucmd *ucmd, u64 uops, u32 count,
 		.cap = BUFQ_BATCH_STACK,
 	};
 	u32 base, n, d = 0;
-	int ret = 0;
+	int ret = 0, m;
 	u64 addr;
 
 	if (count > BUFQ_BATCH_STACK)
@@ -1138,11 +1153,12 @@ static int bufq_batch_fast(struct bufq_ucmd *ucmd, u64 uops, u32 count,
 		n = min(count - base, bc.cap);
 		addr = uops + (u64)base * sizeof(*bc.ops);
 		bc.uops = u64_to_user_ptr(addr);
-		if (!bufq_batch_read(&bc, n))
+		m = bufq_batch_read(&bc, n);
+		if (m < 0)
 			ret = bufq_batch_each(ucmd, addr, sizeof(*bc.ops), n,
 					      &d);
 		else
-			ret = bufq_batch_probed(&bc, n, &d);
+			ret = bufq_batch_probed(&bc, n, m, &d);
 		if (ret)
 			break;
 		cond_resched();

@@ -526,8 +526,9 @@ enum bufq_batch_flags {
  * was valid, whatever its operations did: @out_done tells how far it got,
  * and if @out_done < @count, record @out_done holds the failing errno.
  *
- * Records are written back as read before they run: a record that cannot
- * be read or written does not run, nor do the ones after it. The ioctl then
+ * Before records run, BATCH makes sure it can write them (it writes back,
+ * on each page they span, a word as it read it): a record that cannot be
+ * read or written does not run, nor do the ones after it. The ioctl then
  * fails with EFAULT and @out_done is the index of that record: the records
  * before it are done and their results written, whatever their operation.
  * A batch whose own struct cannot be written fails with EFAULT before any
