@@ -38,6 +38,7 @@
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
@@ -736,7 +737,7 @@ static int bufq_batch_each(struct bufq_ucmd *ucmd, u64 uops, u32 entry_len,
  *
  *  - A chunk that cannot be read whole goes through bufq_batch_one().
  *  - A chunk's pages are probed for writing before it runs
- *    (bufq_batch_read()), as bufq_batch_one() writes back each record:
+ *    (bufq_batch_read_probe()), as bufq_batch_one() writes back each record:
  *    records from the first one that cannot be written on never run.
  *  - FETCH and DEQUEUE can be undone (bufq_undo_take()), so their results
  *    wait for the next write-back.
@@ -950,21 +951,26 @@ static void bufq_batch_unwind(struct bufq_batch_ctx *bc, u32 from, u32 to)
 
 /*
  * The records move 8 bytes at a time in one user access section: under
- * emulation a byte copy (rep movsb) costs more than the op it carries. A
- * record is written whole or, from its first word that faults on, not at
- * all (copy_to_user() would write the bytes before the fault).
+ * emulation a byte copy (rep movsb) costs more than the op it carries.
  */
 #define BUFQ_BATCH_WORDS	(sizeof(struct bufq_batch_op) / sizeof(u64))
 static_assert(sizeof(struct bufq_batch_op) % sizeof(u64) == 0);
 
 /*
- * Read the chunk's @n records from user space and probe them for writing,
- * in one user access section: on each page they span, the word of the
- * chunk that the page starts in (or the chunk's first) is written back as
- * read, as writability is a page's. Return: -EFAULT if they cannot all be
- * read; else @n, or the first record on a page that cannot be written.
+ * The probe's step: writability is a page's, and no page is smaller than
+ * 4 KiB; 4 KiB also on larger pages, for protection finer than a page
+ * (powerpc's subpage_prot).
  */
-static int bufq_batch_read(struct bufq_batch_ctx *bc, u32 n)
+#define BUFQ_BATCH_PROBE_STEP	SZ_4K
+
+/*
+ * Read the chunk's @n records from user space and probe them for writing,
+ * in one user access section: every 4 KiB they span, the word of the chunk
+ * that the 4 KiB start in (or the chunk's first) is written back as read.
+ * Return: -EFAULT if they cannot all be read; else @n, or the first record
+ * with a byte on memory that cannot be written.
+ */
+static int bufq_batch_read_probe(struct bufq_batch_ctx *bc, u32 n)
 {
 	unsigned long base = (unsigned long)bc->uops, addr = base;
 	unsigned long end = base + n * sizeof(*bc->ops);
@@ -976,7 +982,8 @@ static int bufq_batch_read(struct bufq_batch_ctx *bc, u32 n)
 		return -EFAULT;
 	for (i = 0; i < n * BUFQ_BATCH_WORDS; i++)
 		unsafe_get_user(kw[i], &uw[i], eread);
-	for (; addr < end; addr = (addr | ~PAGE_MASK) + 1) {
+	for (; addr < end; addr = ALIGN_DOWN(addr, BUFQ_BATCH_PROBE_STEP) +
+				  BUFQ_BATCH_PROBE_STEP) {
 		i = (addr - base) / sizeof(u64);
 		unsafe_put_user(kw[i], &uw[i], ewrite);
 	}
@@ -992,8 +999,10 @@ eread:
 }
 
 /*
- * Write records [@bc->written, @to) back. Return: @to, or the first record
- * that could not be written (those before it were).
+ * Write records [@bc->written, @to) back, each whole or, from its first
+ * word that faults on, not at all (copy_to_user() would write the bytes
+ * before the fault). Return: @to, or the first record that could not be
+ * written (those before it were).
  */
 static u32 bufq_batch_write(struct bufq_batch_ctx *bc, u32 to)
 {
@@ -1090,8 +1099,9 @@ static int bufq_batch_chunk(struct bufq_batch_ctx *bc, u32 n, u32 *done)
 
 /*
  * Run the @n records of the chunk in @bc->ops, read and probed by
- * bufq_batch_read(), which found the first @m on writable pages: the
- * records from the first one that cannot be written on do not run, so that
+ * bufq_batch_read_probe(): records [0, @m) lie wholly on memory that could
+ * be written; the records from the first one that cannot be written on do
+ * not run, so that
  * no record takes a buffer only to give it back (no rise of
  * out_high_water, no EAGAIN for others meanwhile). Return: as
  * bufq_batch_chunk().
@@ -1153,7 +1163,7 @@ static int bufq_batch_fast(struct bufq_ucmd *ucmd, u64 uops, u32 count,
 		n = min(count - base, bc.cap);
 		addr = uops + (u64)base * sizeof(*bc.ops);
 		bc.uops = u64_to_user_ptr(addr);
-		m = bufq_batch_read(&bc, n);
+		m = bufq_batch_read_probe(&bc, n);
 		if (m < 0)
 			ret = bufq_batch_each(ucmd, addr, sizeof(*bc.ops), n,
 					      &d);

@@ -1877,6 +1877,84 @@ TEST_F(raw, batch_write_fault)
 	munmap(map, 2 * page);
 }
 
+/* FETCH records at @p, which need not be aligned. */
+static void batch_fetches_at(char *p, int count)
+{
+	struct bufq_batch_op op = { .op = BUFQ_OP_FETCH };
+	int i;
+
+	for (i = 0; i < count; i++)
+		memcpy(p + i * sizeof(op), &op, sizeof(op));
+}
+
+/*
+ * Reuse what records [0, @done) at @p fetched. Return: how many of them
+ * did not succeed or could not be reused.
+ */
+static int batch_reuse_at(int fd, const char *p, __u32 done)
+{
+	struct bufq_batch_op op;
+	int bad = 0;
+	__u32 i;
+
+	for (i = 0; i < done; i++) {
+		memcpy(&op, p + i * sizeof(op), sizeof(op));
+		bad += op.result || bq_reuse(fd, op.index);
+	}
+	return bad;
+}
+
+/*
+ * Where the records lie against the page that cannot be written: a record
+ * with any byte on it does not run, whatever the records' alignment, and
+ * one that ends where it starts runs; a fault in a later chunk stops
+ * there.
+ */
+TEST_F(raw, batch_write_fault_layouts)
+{
+	static const struct {
+		long before;	/* bytes of records before the page */
+		int count;
+		int ret;
+		__u32 done;
+	} layouts[] = {
+		{ 3 * 24 + 8, 6, -EFAULT, 3 },	/* the 4th straddles */
+		{ 3 * 24 + 12, 6, -EFAULT, 3 },	/* from a 4 mod 8 start */
+		{ 3 * 24 + 4, 6, -EFAULT, 3 },	/* a word straddles too */
+		{ 3 * 24 + 1, 6, -EFAULT, 3 },	/* from an odd start */
+		{ 4 * 24, 4, 0, 4 },		/* ends at the page */
+		{ 70 * 24, 100, -EFAULT, 70 },	/* in the second chunk */
+		{ 0, 5, -EFAULT, 0 },		/* all on it */
+	};
+	long page = sysconf(_SC_PAGESIZE);
+	struct bufq_info info;
+	unsigned int k;
+	__u32 done;
+	char *map, *p;
+
+	map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	ASSERT_EQ(0, bq_configure(self->fd, 100, 64, 0, 0, 0));
+	for (k = 0; k < ARRAY_SIZE(layouts); k++) {
+		p = map + page - layouts[k].before;
+		batch_fetches_at(p, layouts[k].count);
+		done = SENT32;
+		EXPECT_EQ(layouts[k].ret,
+			  batch_edge(self->fd, (struct bufq_batch_op *)p,
+				     layouts[k].count, map, page, PROT_READ,
+				     &done)) TH_LOG("layout %u", k);
+		EXPECT_EQ(layouts[k].done, done) TH_LOG("layout %u", k);
+		ASSERT_EQ(0, bq_info(self->fd, &info));
+		EXPECT_EQ(layouts[k].done, info.out_held) TH_LOG("layout %u", k);
+		EXPECT_EQ(0, batch_reuse_at(self->fd, p, layouts[k].done));
+	}
+	ASSERT_EQ(0, bq_info(self->fd, &info));
+	EXPECT_EQ(100, info.out_free);
+	EXPECT_EQ(0, info.out_held);
+	munmap(map, 2 * page);
+}
+
 /*
  * Two processes run batches of random records on one queue, racing for the
  * same buffers: every record succeeds or fails with a documented errno,

@@ -81,7 +81,8 @@
  * buffer is queued and EPOLLOUT when a buffer can be fetched.
  *
  * A call refused because user memory could not be read or written (EFAULT)
- * changes nothing: FETCH, DEQUEUE and BATCH write their reply back as read
+ * changes nothing: FETCH, DEQUEUE and BATCH make sure they can write their
+ * reply (by writing back, unchanged, what they read of it, or some of it)
  * before they take a buffer, and write() reads its data first, so no buffer
  * leaves the queue for them (out_high_water does not rise, and other
  * callers do not see the queue emptied). Only memory unmapped or protected
@@ -522,13 +523,15 @@ enum bufq_batch_flags {
  *
  * Run the operations in order and stop at the first that fails. Each
  * record that ran gets its @result (and outputs) written; records after
- * the failed one are not touched. The ioctl succeeds when the batch itself
+ * the failed one keep their contents. The ioctl succeeds when the batch itself
  * was valid, whatever its operations did: @out_done tells how far it got,
  * and if @out_done < @count, record @out_done holds the failing errno.
  *
- * Before records run, BATCH makes sure it can write them (it writes back,
- * on each page they span, a word as it read it): a record that cannot be
- * read or written does not run, nor do the ones after it. The ioctl then
+ * Before a record runs, BATCH makes sure it can write it, by writing back,
+ * unchanged, some of what it read of it or of the records after it: a
+ * record that cannot be read, or whose first sizeof(struct bufq_batch_op)
+ * bytes cannot be written (of a longer @entry_len, the rest is only read
+ * and must be zero), does not run, nor do the ones after it. The ioctl then
  * fails with EFAULT and @out_done is the index of that record: the records
  * before it are done and their results written, whatever their operation.
  * A batch whose own struct cannot be written fails with EFAULT before any
