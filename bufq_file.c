@@ -736,9 +736,10 @@ static int bufq_batch_each(struct bufq_ucmd *ucmd, u64 uops, u32 entry_len,
  * is that of bufq_batch_one() on each record in turn, faults included:
  *
  *  - A chunk that cannot be read whole goes through bufq_batch_one().
- *  - A chunk's pages are probed for writing before it runs
- *    (bufq_batch_read_probe()), as bufq_batch_one() writes back each record:
- *    records from the first one that cannot be written on never run.
+ *  - A chunk is probed for writing as it is read, before it runs
+ *    (bufq_batch_read_probe()), as bufq_batch_one() writes back each
+ *    record: records from the first one that cannot be written on never
+ *    run.
  *  - FETCH and DEQUEUE can be undone (bufq_undo_take()), so their results
  *    wait for the next write-back.
  *  - ENQUEUE and REUSE cannot, once the core has the buffer. A run of them
@@ -1100,10 +1101,9 @@ static int bufq_batch_chunk(struct bufq_batch_ctx *bc, u32 n, u32 *done)
 /*
  * Run the @n records of the chunk in @bc->ops, read and probed by
  * bufq_batch_read_probe(): records [0, @m) lie wholly on memory that could
- * be written; the records from the first one that cannot be written on do
- * not run, so that
- * no record takes a buffer only to give it back (no rise of
- * out_high_water, no EAGAIN for others meanwhile). Return: as
+ * be written. The records from the first one that cannot be written on do
+ * not run, so that no record takes a buffer only to give it back (no rise
+ * of out_high_water, no EAGAIN for others meanwhile). Return: as
  * bufq_batch_chunk().
  */
 static int bufq_batch_probed(struct bufq_batch_ctx *bc, u32 n, u32 m,
