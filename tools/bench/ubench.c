@@ -410,10 +410,17 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[1], "seqpacket")) {
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds))
 			die("socketpair");
-		setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &(int){ 4 << 20 },
-			   sizeof(int));
-		setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &(int){ 4 << 20 },
-			   sizeof(int));
+		/*
+		 * As many messages in flight as the queue holds. AF_UNIX
+		 * charges what a sender has in flight, each message's
+		 * truesize (up to twice its size, and a header), to its
+		 * SO_SNDBUF, which the kernel doubles; SO_SNDBUF itself stops
+		 * at wmem_max (208 KiB here), FORCE needs CAP_NET_ADMIN.
+		 */
+		if (setsockopt(fds[1], SOL_SOCKET, SO_SNDBUFFORCE,
+			       &(int){ bq_nbuf(size) * (size + 512) },
+			       sizeof(int)))
+			die("SO_SNDBUFFORCE");
 	} else if (!strncmp(argv[1], "bufq-", 5)) {
 		bq_open(&bq, size);
 	} else {
